@@ -1,0 +1,702 @@
+/*
+ * test_config.c - unit tests of config.c: the file syntax, every kind of bad
+ * line with its exact message, sizes, the choice of file in config_init(),
+ * config_dump() round trips, and etc/mta.conf (given as argv[1]) against the
+ * key table.
+ *
+ * Files are written into a fresh mkdtemp() directory, removed at the end.
+ */
+#include "config.h"
+#include "check.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define KIB ((uint64_t)1024)
+#define MIB (KIB * 1024)
+#define GIB (MIB * 1024)
+
+static char test_dir[256];
+static char test_files[16][64]; /* names written into test_dir, for cleanup */
+static size_t test_file_count;
+
+static void test_path(char *out, size_t len, const char *name)
+{
+    int n = snprintf(out, len, "%s/%s", test_dir, name);
+
+    CHECK(n > 0 && (size_t)n < len);
+}
+
+/* Writes len bytes of data to test_dir/name; path receives its full name. */
+static void write_bytes(const char *name, const char *data, size_t len, char *path, size_t pathlen)
+{
+    FILE *f;
+    bool known = false;
+
+    test_path(path, pathlen, name);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    CHECK_INT(fwrite(data, 1, len, f), len);
+    CHECK_INT(fclose(f), 0);
+    for (size_t i = 0; i < test_file_count; i++)
+        known = known || strcmp(test_files[i], name) == 0;
+    if (!known && test_file_count < sizeof test_files / sizeof test_files[0])
+        snprintf(test_files[test_file_count++], sizeof test_files[0], "%s", name);
+}
+
+static void write_text(const char *name, const char *text, char *path, size_t pathlen)
+{
+    write_bytes(name, text, strlen(text), path, pathlen);
+}
+
+/* Loads bytes written to t.conf over fresh defaults; path gets the file name. */
+static int load_bytes(const char *data, size_t len, struct config *cfg, char *err, char *path,
+                      size_t pathlen)
+{
+    write_bytes("t.conf", data, len, path, pathlen);
+    config_defaults(cfg);
+    err[0] = '\0';
+    return config_load(cfg, path, err, CONFIG_ERR_MAX);
+}
+
+static int load_text(const char *text, struct config *cfg, char *err, char *path, size_t pathlen)
+{
+    return load_bytes(text, strlen(text), cfg, err, path, pathlen);
+}
+
+/*
+ * Field by field for readable failures, then the whole struct, so that a
+ * field added later is compared too (config.c zeroes the tail of strings).
+ */
+static void check_config_equal(const struct config *a, const struct config *b)
+{
+    struct config ca = *a, cb = *b;
+
+    CHECK_STR(a->hostname, b->hostname);
+    CHECK_STR(a->local_domain, b->local_domain);
+    CHECK_STR(a->queue_dir, b->queue_dir);
+    CHECK_INT(a->max_message_size, b->max_message_size);
+    CHECK_STR(a->aliases, b->aliases);
+    CHECK_STR(a->log, b->log);
+    CHECK_STR(a->setgid_group, b->setgid_group);
+    CHECK_INT(a->queue_map_size, b->queue_map_size);
+    memset(ca.path, 0, sizeof ca.path);
+    memset(cb.path, 0, sizeof cb.path);
+    CHECK(memcmp(&ca, &cb, sizeof ca) == 0);
+}
+
+static void test_parse_size(void)
+{
+    static const struct {
+        const char *text;
+        int rc;
+        uint64_t value;
+    } cases[] = {
+        {"0", 0, 0},
+        {"1", 0, 1},
+        {"007", 0, 7},
+        {"1k", 0, KIB},
+        {"1K", 0, KIB},
+        {"35M", 0, 35 * MIB},
+        {"35m", 0, 35 * MIB},
+        {"2G", 0, 2 * GIB},
+        {"2g", 0, 2 * GIB},
+        {"1024G", 0, 1024 * GIB},
+        {"18446744073709551615", 0, UINT64_MAX},
+        {"18446744073709551616", -EINVAL, 0},
+        {"99999999999999999999999", -EINVAL, 0},
+        {"17179869183G", 0, 17179869183 * GIB},
+        {"17179869184G", -EINVAL, 0}, /* 2^64 */
+        {"18014398509481984k", -EINVAL, 0},
+        {"", -EINVAL, 0},
+        {"k", -EINVAL, 0},
+        {"1kb", -EINVAL, 0},
+        {"1kk", -EINVAL, 0},
+        {"1T", -EINVAL, 0},
+        {"1.5M", -EINVAL, 0},
+        {"-1", -EINVAL, 0},
+        {"+1", -EINVAL, 0},
+        {" 1", -EINVAL, 0},
+        {"1 ", -EINVAL, 0},
+        {"1 k", -EINVAL, 0},
+        {"0x10", -EINVAL, 0},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t value = 12345;
+        int rc = config_parse_size(cases[i].text, &value);
+        if (rc != cases[i].rc)
+            fprintf(stderr, "size \"%s\":\n", cases[i].text);
+        CHECK_INT(rc, cases[i].rc);
+        if (cases[i].rc == 0)
+            CHECK(value == cases[i].value);
+        else
+            CHECK(value == 12345); /* untouched on error */
+    }
+}
+
+static void test_defaults(void)
+{
+    struct config cfg;
+
+    config_defaults(&cfg);
+    CHECK_STR(cfg.hostname, "");
+    CHECK_STR(cfg.local_domain, "");
+    CHECK_STR(cfg.queue_dir, "/var/spool/mta");
+    CHECK(cfg.max_message_size == 36700160);
+    CHECK_STR(cfg.aliases, "/etc/aliases");
+    CHECK_STR(cfg.log, "stderr");
+    CHECK_STR(cfg.setgid_group, "mtadrop");
+    CHECK(cfg.queue_map_size == 4 * GIB);
+    CHECK_STR(cfg.path, "");
+}
+
+/* The table: unique names, NULL past the end, every default a valid value. */
+static void test_key_table(void)
+{
+    char text[4096] = "", path[512], err[CONFIG_ERR_MAX];
+    struct config loaded, expected;
+    const char *name, *def, *other;
+    size_t n = 0, used = 0;
+
+    while ((name = config_key_name(n, &def)) != NULL) {
+        CHECK(def != NULL);
+        for (size_t j = 0; j < n; j++) {
+            other = config_key_name(j, NULL);
+            if (strcmp(name, other) == 0)
+                fprintf(stderr, "key %s is in the table twice\n", name);
+            CHECK(strcmp(name, other) != 0);
+        }
+        used += (size_t)snprintf(text + used, sizeof text - used, "%s = %s\n", name, def);
+        CHECK(used < sizeof text);
+        n++;
+    }
+    CHECK_INT(n, 8);
+    def = "x";
+    CHECK(config_key_name(n, &def) == NULL);
+    CHECK(def == NULL);
+
+    /* Written out, the defaults load back as the defaults. */
+    CHECK_INT(load_text(text, &loaded, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    config_defaults(&expected);
+    CHECK_INT(config_finish(&expected, err, sizeof err), 0);
+    check_config_equal(&loaded, &expected);
+}
+
+static const char good_text[] = "# a test configuration\n"
+                                "   # an indented comment = not a setting\n"
+                                "\n"
+                                "  \t \n"
+                                "hostname = Mail-1.Example.COM\n"
+                                "local_domain=example.org\n"
+                                "\tqueue_dir\t=\t/srv/mta queue#1\t \n"
+                                "max_message_size = 10M\n"
+                                "aliases =\n"
+                                "log = /var/log/mta=main.log\n"
+                                "setgid_group = mail_drop-1\n"
+                                "queue_map_size = 1024G\n"
+                                "max_message_size = 20m\n"
+                                "#max_message_size = 30M\n";
+
+static void check_good(const struct config *cfg)
+{
+    CHECK_STR(cfg->hostname, "Mail-1.Example.COM");
+    CHECK_STR(cfg->local_domain, "example.org");
+    CHECK_STR(cfg->queue_dir, "/srv/mta queue#1"); /* '#' inside a value is kept */
+    CHECK(cfg->max_message_size == 20 * MIB);      /* the last of two wins */
+    CHECK_STR(cfg->aliases, "");
+    CHECK_STR(cfg->log, "/var/log/mta=main.log"); /* split at the first '=' */
+    CHECK_STR(cfg->setgid_group, "mail_drop-1");
+    CHECK(cfg->queue_map_size == 1024 * GIB);
+}
+
+static void test_good_file(void)
+{
+    char path[512], err[CONFIG_ERR_MAX], crlf[2 * sizeof good_text];
+    struct config cfg;
+    size_t n = 0;
+
+    CHECK_INT(load_text(good_text, &cfg, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    check_good(&cfg);
+    CHECK_STR(cfg.path, path);
+
+    for (const char *p = good_text; *p; p++) {
+        if (*p == '\n')
+            crlf[n++] = '\r';
+        crlf[n++] = *p;
+    }
+    crlf[n] = '\0';
+    CHECK_INT(load_text(crlf, &cfg, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    check_good(&cfg);
+
+    /* No newline at the end; CRLF on the last line only; keys left out keep defaults. */
+    CHECK_INT(load_text("hostname = a.b\r\nlog = syslog", &cfg, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    CHECK_STR(cfg.hostname, "a.b");
+    CHECK_STR(cfg.local_domain, "b");
+    CHECK_STR(cfg.log, "syslog");
+    CHECK_STR(cfg.queue_dir, "/var/spool/mta");
+    CHECK(cfg.max_message_size == 35 * MIB);
+
+    /* Size limits are inclusive. */
+    CHECK_INT(load_text("hostname = a.b\nmax_message_size = 1k\nqueue_map_size = 1M\n", &cfg, err,
+                        path, sizeof path),
+              0);
+    CHECK(cfg.max_message_size == KIB);
+    CHECK(cfg.queue_map_size == MIB);
+    CHECK_INT(load_text("hostname = a.b\nmax_message_size = 2048M\nqueue_map_size = 1048576M\n",
+                        &cfg, err, path, sizeof path),
+              0);
+    CHECK(cfg.max_message_size == 2 * GIB);
+    CHECK(cfg.queue_map_size == 1024 * GIB);
+
+    /* An empty file. */
+    CHECK_INT(load_text("", &cfg, err, path, sizeof path), 0);
+    CHECK_STR(cfg.queue_dir, "/var/spool/mta");
+}
+
+/* Bad lines: rc -EINVAL, this exact message after "path:", cfg untouched. */
+static void check_bad_bytes(const char *data, size_t len, const char *expected)
+{
+    char path[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 600];
+    struct config cfg, defaults;
+
+    CHECK_INT(load_bytes(data, len, &cfg, err, path, sizeof path), -EINVAL);
+    snprintf(want, sizeof want, "%s:%s", path, expected);
+    CHECK_STR(err, want);
+    config_defaults(&defaults);
+    CHECK(memcmp(&cfg, &defaults, sizeof cfg) == 0);
+}
+
+static void check_bad(const char *text, const char *expected)
+{
+    check_bad_bytes(text, strlen(text), expected);
+}
+
+#define HOST_ERR                                                                                   \
+    "expected a host name such as mail.example.com: labels of letters, digits and '-' (not at "    \
+    "either end), 1 to 63 bytes each, at most 253 in all"
+#define SIZE_ERR "expected a size: a number with an optional k, M or G suffix (powers of 1024)"
+#define PATH_ERR "expected an absolute path (starting with '/')"
+#define LOG_ERR "expected stderr, syslog or an absolute file path"
+#define GROUP_ERR                                                                                  \
+    "expected a group name: a lower-case letter or '_', then lower-case letters, digits, '_' or "  \
+    "'-', at most 32 in all"
+
+static void test_bad_lines(void)
+{
+    static const struct {
+        const char *text;
+        const char *error; /* after "path:" */
+    } cases[] = {
+        {"foo = 1\n", "1: foo: unknown key"},
+        {"Hostname = a.b\n", "1: Hostname: unknown key"},
+        {"host name = a.b\n", "1: host name: unknown key"},
+        {"fo\001o = 1\n", "1: fo?o: unknown key"},
+        {"hostname = a.b\r\n\r\n# c\r\nfoo = 1\r\n", "4: foo: unknown key"},
+        {"hostname = a.b\nfoo\n", "2: foo: expected \"key = value\""},
+        {"hostname mail.example.com\n", "1: hostname: expected \"key = value\""},
+        {"[main]\n", "1: [main]: expected \"key = value\""},
+        {" = x\n", "1: missing key before '='"},
+        {"max_message_size = 10x\n", "1: max_message_size: " SIZE_ERR},
+        {"max_message_size =\n", "1: max_message_size: " SIZE_ERR},
+        {"max_message_size = 1.5M\n", "1: max_message_size: " SIZE_ERR},
+        {"max_message_size = 35M # comment\n", "1: max_message_size: " SIZE_ERR},
+        {"max_message_size = 1023\n", "1: max_message_size: must be between 1k and 2G"},
+        {"max_message_size = 2049M", "1: max_message_size: must be between 1k and 2G"},
+        {"queue_map_size = 1023k\n", "1: queue_map_size: must be between 1M and 1024G"},
+        {"queue_map_size = 1025G\n", "1: queue_map_size: must be between 1M and 1024G"},
+        {"queue_map_size = 18446744073709551616\n", "1: queue_map_size: " SIZE_ERR},
+        {"queue_map_size = 17179869184G\n", "1: queue_map_size: " SIZE_ERR},
+        {"queue_map_size = 1T\n", "1: queue_map_size: " SIZE_ERR},
+        {"queue_dir = var/spool/mta\n", "1: queue_dir: " PATH_ERR},
+        {"queue_dir =\n", "1: queue_dir: " PATH_ERR},
+        {"aliases = etc/aliases\n",
+         "1: aliases: expected an absolute path (starting with '/'), or nothing to disable"},
+        {"hostname = -mail.example.com\n", "1: hostname: " HOST_ERR},
+        {"hostname = mail-.example.com\n", "1: hostname: " HOST_ERR},
+        {"hostname = mail..example.com\n", "1: hostname: " HOST_ERR},
+        {"hostname = .example.com\n", "1: hostname: " HOST_ERR},
+        {"hostname = example.com.\n", "1: hostname: " HOST_ERR},
+        {"hostname = mail_1.example.com\n", "1: hostname: " HOST_ERR},
+        {"hostname = mail.example.com # the MX\n", "1: hostname: " HOST_ERR},
+        {"hostname = m\xc3\xa4il.example.com\n", "1: hostname: " HOST_ERR},
+        {"local_domain = exa mple.com\n", "1: local_domain: " HOST_ERR},
+        {"log = mta.log\n", "1: log: " LOG_ERR},
+        {"log = Syslog\n", "1: log: " LOG_ERR},
+        {"log =\n", "1: log: " LOG_ERR},
+        {"setgid_group = Mtadrop\n", "1: setgid_group: " GROUP_ERR},
+        {"setgid_group = 1drop\n", "1: setgid_group: " GROUP_ERR},
+        {"setgid_group = -drop\n", "1: setgid_group: " GROUP_ERR},
+        {"setgid_group = mta drop\n", "1: setgid_group: " GROUP_ERR},
+        {"setgid_group =\n", "1: setgid_group: " GROUP_ERR},
+        {"setgid_group = abcdefghijabcdefghijabcdefghijabc\n", "1: setgid_group: " GROUP_ERR},
+    };
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_bad(cases[i].text, cases[i].error);
+
+    check_bad_bytes("hostname = a\0b.c\n", 17, "1: hostname: line contains a NUL byte");
+}
+
+/* Values at and past their length limits, and lines at and past 4096 bytes. */
+static void test_lengths(void)
+{
+    char path[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX];
+    char *text = malloc(8192);
+    struct config cfg;
+    char label[64];
+    size_t n;
+
+    CHECK(text != NULL);
+    if (!text)
+        return;
+
+    /* A 63-byte label and a 253-byte name are fine; one byte more is not. */
+    memset(label, 'a', 63);
+    label[63] = '\0';
+    snprintf(text, 8192, "hostname = %s.b\n", label);
+    CHECK_INT(load_text(text, &cfg, err, path, sizeof path), 0);
+    snprintf(text, 8192, "hostname = %sa.b\n", label);
+    check_bad(text, "1: hostname: " HOST_ERR);
+    snprintf(text, 8192, "hostname = %s.%s.%s.%s\n", label, label, label, label + 2);
+    CHECK_INT(strlen(text), strlen("hostname = \n") + 253);
+    CHECK_INT(load_text(text, &cfg, err, path, sizeof path), 0);
+    CHECK_STR(cfg.local_domain, strchr(cfg.hostname, '.') + 1);
+    snprintf(text, 8192, "hostname = %s.%s.%s.%s\n", label, label, label, label + 1);
+    check_bad(text, "1: hostname: " HOST_ERR);
+
+    /* A group name of 32 bytes is fine. */
+    CHECK_INT(load_text("hostname = a.b\nsetgid_group = _bcdefghijabcdefghijabcdefghij12\n", &cfg,
+                        err, path, sizeof path),
+              0);
+
+    /* A path of CONFIG_PATH_MAX - 1 bytes fits; one more does not. */
+    n = (size_t)snprintf(text, 8192, "hostname = a.b\nqueue_dir = /");
+    memset(text + n, 'q', CONFIG_PATH_MAX - 2);
+    strcpy(text + n + CONFIG_PATH_MAX - 2, "\n");
+    CHECK_INT(load_text(text, &cfg, err, path, sizeof path), 0);
+    CHECK_INT(strlen(cfg.queue_dir), CONFIG_PATH_MAX - 1);
+    memset(text + n, 'q', CONFIG_PATH_MAX - 1);
+    strcpy(text + n + CONFIG_PATH_MAX - 1, "\n");
+    check_bad(text, "2: queue_dir: longer than 1023 bytes");
+
+    /* Lines of 4096 bytes, with "\n" or "\r\n", are fine; 4097 is too long. */
+    text[0] = '#';
+    memset(text + 1, 'x', 4095);
+    strcpy(text + 4096, "\nhostname = a.b\n");
+    CHECK_INT(load_text(text, &cfg, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    strcpy(text + 4096, "\r\nhostname = a.b\n");
+    CHECK_INT(load_text(text, &cfg, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+    strcpy(text + 4096, "x\nhostname = a.b\n");
+    check_bad(text, "1: line longer than 4096 bytes");
+    strcpy(text + 4096, "x\r\nhostname = a.b\n");
+    check_bad(text, "1: line longer than 4096 bytes");
+
+    n = (size_t)snprintf(text, 8192, "hostname = a.b\nqueue_dir = /");
+    memset(text + n, 'q', 6000);
+    strcpy(text + n + 6000, "\nlog = syslog\n");
+    check_bad(text, "2: queue_dir: line longer than 4096 bytes");
+    text[n + 6000] = '\0'; /* the same, at the end of a file without a newline */
+    check_bad(text, "2: queue_dir: line longer than 4096 bytes");
+
+    /* A key is quoted in a message up to 64 bytes. */
+    memset(text, 'k', 100);
+    strcpy(text + 100, " = 1\n");
+    strcpy(want, "1: ");
+    memset(want + 3, 'k', 64);
+    strcpy(want + 3 + 64, "...: unknown key");
+    check_bad(text, want);
+    free(text);
+}
+
+static void test_finish(void)
+{
+    char err[CONFIG_ERR_MAX], path[512], text[512];
+    struct config cfg, again;
+    const char *dot;
+
+    config_defaults(&cfg);
+    snprintf(cfg.hostname, sizeof cfg.hostname, "mail.example.com");
+    CHECK_INT(config_finish(&cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.hostname, "mail.example.com");
+    CHECK_STR(cfg.local_domain, "example.com");
+
+    config_defaults(&cfg);
+    snprintf(cfg.hostname, sizeof cfg.hostname, "localhost");
+    CHECK_INT(config_finish(&cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.local_domain, "localhost");
+
+    config_defaults(&cfg);
+    snprintf(cfg.hostname, sizeof cfg.hostname, "mail.example.com");
+    snprintf(cfg.local_domain, sizeof cfg.local_domain, "example.net");
+    CHECK_INT(config_finish(&cfg, err, sizeof err), 0);
+    CHECK_STR(cfg.local_domain, "example.net");
+
+    /* The system's name: valid, and local_domain derived from it. */
+    config_defaults(&cfg);
+    err[0] = '\0';
+    CHECK_INT(config_finish(&cfg, err, sizeof err), 0);
+    CHECK_STR(err, "");
+    CHECK(cfg.hostname[0] != '\0');
+    dot = strchr(cfg.hostname, '.');
+    CHECK_STR(cfg.local_domain, dot ? dot + 1 : cfg.hostname);
+    snprintf(text, sizeof text, "hostname = %s\n", cfg.hostname);
+    CHECK_INT(load_text(text, &again, err, path, sizeof path), 0);
+    CHECK_STR(err, "");
+
+    /* An explicitly empty hostname also means the system's name. */
+    CHECK_INT(load_text("hostname =\nlocal_domain =\n", &again, err, path, sizeof path), 0);
+    CHECK_STR(again.hostname, cfg.hostname);
+    CHECK_STR(again.local_domain, cfg.local_domain);
+}
+
+static void test_init(void)
+{
+    char a[512], b[512], missing[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 600];
+    struct config cfg, defaults;
+    int rc;
+
+    write_text("a.conf", "hostname = a.example\n", a, sizeof a);
+    write_text("b.conf", "hostname = b.example\n", b, sizeof b);
+    test_path(missing, sizeof missing, "missing.conf");
+
+    CHECK_INT(setenv("MTA_CONF", a, 1), 0);
+    CHECK_INT(config_init(&cfg, NULL, err, sizeof err), 0);
+    CHECK_STR(cfg.path, a);
+    CHECK_STR(cfg.hostname, "a.example");
+    CHECK_STR(cfg.local_domain, "example");
+
+    /* -C wins over $MTA_CONF. */
+    CHECK_INT(config_init(&cfg, b, err, sizeof err), 0);
+    CHECK_STR(cfg.path, b);
+    CHECK_STR(cfg.hostname, "b.example");
+
+    /* A missing file is an error when it was named. */
+    CHECK_INT(config_init(&cfg, missing, err, sizeof err), -ENOENT);
+    snprintf(want, sizeof want, "%s: No such file or directory", missing);
+    CHECK_STR(err, want);
+    CHECK_INT(setenv("MTA_CONF", missing, 1), 0);
+    err[0] = '\0';
+    CHECK_INT(config_init(&cfg, NULL, err, sizeof err), -ENOENT);
+    CHECK_STR(err, want);
+
+    /* A directory is not a configuration file. */
+    CHECK_INT(config_init(&cfg, test_dir, err, sizeof err), -EISDIR);
+    snprintf(want, sizeof want, "%s: Is a directory", test_dir);
+    CHECK_STR(err, want);
+
+    /* Neither: the default file, or built-in defaults when it is missing. */
+    CHECK_INT(unsetenv("MTA_CONF"), 0);
+    rc = config_init(&cfg, NULL, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "default file: %s\n", err);
+    CHECK_INT(rc, 0);
+    if (rc == 0 && cfg.path[0] == '\0') {
+        config_defaults(&defaults);
+        CHECK_INT(config_finish(&defaults, err, sizeof err), 0);
+        check_config_equal(&cfg, &defaults);
+    } else if (rc == 0) {
+        fprintf(stderr, "note: %s exists here; built-in defaults not checked\n", cfg.path);
+    }
+
+    /* MTA_CONF= (empty) is the same as unset. */
+    CHECK_INT(setenv("MTA_CONF", "", 1), 0);
+    CHECK_INT(config_init(&defaults, NULL, err, sizeof err), rc);
+    CHECK_STR(defaults.path, cfg.path);
+    CHECK_INT(unsetenv("MTA_CONF"), 0);
+}
+
+static void test_dump(void)
+{
+    static const char want[] = "hostname = mail.example.com\n"
+                               "local_domain = example.org\n"
+                               "queue_dir = /srv/mta queue#1\n"
+                               "max_message_size = 1536k\n"
+                               "aliases =\n"
+                               "log = syslog\n"
+                               "setgid_group = mail_drop\n"
+                               "queue_map_size = 1024G\n";
+    char path[512], dump_path[512], err[CONFIG_ERR_MAX];
+    struct config cfg, loaded;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem;
+
+    CHECK_INT(load_text("hostname = mail.example.com\n"
+                        "local_domain = example.org\n"
+                        "queue_dir = /srv/mta queue#1\n"
+                        "max_message_size = 1572864\n"
+                        "aliases =\n"
+                        "log = syslog\n"
+                        "setgid_group = mail_drop\n"
+                        "queue_map_size = 1048576M\n",
+                        &cfg, err, path, sizeof path),
+              0);
+    mem = open_memstream(&buf, &len);
+    CHECK(mem != NULL);
+    if (!mem)
+        return;
+    config_dump(&cfg, mem);
+    CHECK_INT(fclose(mem), 0);
+    CHECK_STR(buf, want);
+
+    /* dump -> load gives the same struct, for this and for the defaults. */
+    write_text("dump.conf", buf, dump_path, sizeof dump_path);
+    config_defaults(&loaded);
+    CHECK_INT(config_load(&loaded, dump_path, err, sizeof err), 0);
+    check_config_equal(&loaded, &cfg);
+    free(buf);
+    buf = NULL;
+
+    config_defaults(&cfg);
+    cfg.max_message_size = 1025;
+    cfg.queue_map_size = 3 * GIB + 5 * MIB;
+    CHECK_INT(config_finish(&cfg, err, sizeof err), 0);
+    mem = open_memstream(&buf, &len);
+    CHECK(mem != NULL);
+    if (!mem)
+        return;
+    config_dump(&cfg, mem);
+    CHECK_INT(fclose(mem), 0);
+    CHECK(strstr(buf, "\nmax_message_size = 1025\n") != NULL);
+    CHECK(strstr(buf, "\nqueue_map_size = 3077M\n") != NULL);
+    CHECK(strstr(buf, "\naliases = /etc/aliases\n") != NULL);
+    write_text("dump.conf", buf, dump_path, sizeof dump_path);
+    config_defaults(&loaded);
+    CHECK_INT(config_load(&loaded, dump_path, err, sizeof err), 0);
+    check_config_equal(&loaded, &cfg);
+    CHECK_STR(loaded.path, dump_path);
+    free(buf);
+}
+
+static void trim_end(char *s)
+{
+    size_t len = strlen(s);
+
+    while (len > 0 &&
+           (s[len - 1] == '\n' || s[len - 1] == '\r' || s[len - 1] == ' ' || s[len - 1] == '\t'))
+        s[--len] = '\0';
+}
+
+/*
+ * etc/mta.conf documents every key: a comment block, then "#key = default"
+ * with the table's default, once. Every "#word =" line must be a known key,
+ * so a key removed from the table cannot stay documented.
+ */
+static void test_example_conf(const char *conf)
+{
+    char line[8192], previous[8192] = "", want[512], err[CONFIG_ERR_MAX];
+    size_t seen[64] = {0}, count = 0, lineno = 0;
+    struct config loaded, expected;
+    const char *name, *def;
+    FILE *f;
+
+    while (config_key_name(count, NULL))
+        count++;
+    CHECK(count <= sizeof seen / sizeof seen[0]);
+
+    f = fopen(conf, "r");
+    if (!f)
+        fprintf(stderr, "%s: cannot open\n", conf);
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    while (fgets(line, sizeof line, f)) {
+        size_t keylen, i;
+
+        lineno++;
+        trim_end(line);
+        if (line[0] == '#' && line[1] >= 'a' && line[1] <= 'z') {
+            keylen = strcspn(line + 1, " =");
+            for (i = 0; i < count; i++) {
+                name = config_key_name(i, &def);
+                if (strlen(name) == keylen && memcmp(name, line + 1, keylen) == 0)
+                    break;
+            }
+            if (i == count) {
+                fprintf(stderr, "%s:%zu: \"%s\" is not a key of the table\n", conf, lineno, line);
+                CHECK(i < count);
+            } else {
+                name = config_key_name(i, &def);
+                snprintf(want, sizeof want, "#%s = %s", name, def);
+                trim_end(want);
+                CHECK_STR(line, want);
+                if (strncmp(previous, "# ", 2) != 0)
+                    fprintf(stderr, "%s:%zu: %s has no comment block above it\n", conf, lineno,
+                            name);
+                CHECK(strncmp(previous, "# ", 2) == 0);
+                if (i < sizeof seen / sizeof seen[0])
+                    seen[i]++;
+            }
+        }
+        snprintf(previous, sizeof previous, "%s", line);
+    }
+    CHECK_INT(fclose(f), 0);
+    for (size_t i = 0; i < count && i < sizeof seen / sizeof seen[0]; i++) {
+        if (seen[i] != 1)
+            fprintf(stderr, "%s: key %s documented %zu times, want once\n", conf,
+                    config_key_name(i, NULL), seen[i]);
+        CHECK_INT(seen[i], 1);
+    }
+
+    /* Loaded as it is, it gives the built-in defaults. */
+    config_defaults(&loaded);
+    err[0] = '\0';
+    CHECK_INT(config_load(&loaded, conf, err, sizeof err), 0);
+    CHECK_STR(err, "");
+    CHECK_STR(loaded.path, conf);
+    config_defaults(&expected);
+    CHECK_INT(config_finish(&expected, err, sizeof err), 0);
+    check_config_equal(&loaded, &expected);
+}
+
+static void cleanup(void)
+{
+    char path[512];
+
+    for (size_t i = 0; i < test_file_count; i++) {
+        test_path(path, sizeof path, test_files[i]);
+        CHECK_INT(unlink(path), 0);
+    }
+    CHECK_INT(rmdir(test_dir), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *tmp = getenv("TMPDIR");
+
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s path/to/etc/mta.conf\n", argv[0]);
+        return 1;
+    }
+    snprintf(test_dir, sizeof test_dir, "%s/test_config.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(test_dir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    CHECK_INT(unsetenv("MTA_CONF"), 0);
+
+    test_parse_size();
+    test_defaults();
+    test_key_table();
+    test_good_file();
+    test_bad_lines();
+    test_lengths();
+    test_finish();
+    test_init();
+    test_dump();
+    test_example_conf(argv[1]);
+
+    cleanup();
+    CHECK_DONE();
+}
