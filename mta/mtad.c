@@ -200,6 +200,9 @@ static void errtext(struct job *j, int rc)
 {
     if (rc == -ENOSPC)
         snprintf(j->err, sizeof(j->err), "4.3.1 queue full (queue_map_size or disk)");
+    else if (rc == -EIO)
+        /* LMDB reports a short write (a full disk, mostly) as EIO. */
+        snprintf(j->err, sizeof(j->err), "4.3.0 queue write error (disk full?)");
     else if (rc == -ENOENT)
         snprintf(j->err, sizeof(j->err), "no such message");
     else
@@ -357,12 +360,12 @@ static void maildrop_scan(struct daemon *d, struct queue_txn *parent, struct job
         rc = maildrop_import_one(d, t, dirfd(dir), de->d_name, why, sizeof(why));
         if (rc == 1) {
             if ((rc = queue_txn_commit(t)) == 0)
-                snprintf(j->names[j->nnames++], sizeof(*j->names), "%s", de->d_name);
+                memcpy(j->names[j->nnames++], de->d_name, strlen(de->d_name) + 1);
         } else {
             queue_txn_abort(t);
         }
         if (rc == -EBADMSG) {
-            char to[SPOOL_PATH_MAX + 64];
+            char to[SPOOL_PATH_MAX + sizeof(de->d_name) + 2];
             snprintf(to, sizeof(to), "%s/%s", d->paths.corrupt, de->d_name);
             log_warn("maildrop file %s rejected (%s): moved to %s", de->d_name, why, to);
             if (renameat(dirfd(dir), de->d_name, AT_FDCWD, to) < 0)

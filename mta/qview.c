@@ -465,7 +465,8 @@ int qview_stats(struct queue_txn *t, FILE *out, int json)
     for (size_t i = 0; i < dt.cap; i++)
         if (dt.slots[i].name)
             dt.slots[n++] = dt.slots[i];
-    qsort(dt.slots, n, sizeof(*dt.slots), domain_cmp);
+    if (n > 1)
+        qsort(dt.slots, n, sizeof(*dt.slots), domain_cmp);
     if (json) {
         fprintf(out,
                 "{\"messages\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"set_aside\":%" PRIu64

@@ -1117,7 +1117,8 @@ int queue_claim_due(struct queue_txn *t, int64_t now, struct queue_claim *out, s
         memcpy(out[n].address, r.r.address, sizeof(out[n].address));
         n++;
     }
-    qsort(out, n, sizeof(*out), claim_cmp);
+    if (n > 1)
+        qsort(out, n, sizeof(*out), claim_cmp);
     for (size_t i = 0; i < n; i++)
         out[i].domain = domain_of(out[i].address);
     return (int)n;

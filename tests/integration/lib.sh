@@ -65,6 +65,7 @@ trap 'exit 130' INT TERM
 # something), a config, and MTA_CONF pointing at it.
 setup() {
     [ -x "$MTAD" ] || fail "MTAD not set or not built"
+    [ "$(id -u)" = 0 ] || skip "integration tests run as root (private spool, tmpfs, other users)"
     T=$(mktemp -d "${TMPBASE:-/var/tmp}/mtatest.XXXXXX")
     chmod 755 "$T"
     cat >"$T/aliases" <<'EOF'
@@ -90,9 +91,10 @@ EOF
 start_mtad() {
     "$MTAD" run >>"$T/mtad.out" 2>&1 &
     MTAD_PID=$!
-    local i
+    local i qdir
+    qdir=$(sed -n 's/^queue_dir = //p' "$MTA_CONF" | tail -1)
     for i in $(seq 100); do
-        [ -S "$T/spool/public/mtad.sock" ] && "$MTAQ" stats >/dev/null 2>&1 && return 0
+        [ -S "$qdir/public/mtad.sock" ] && "$MTAQ" stats >/dev/null 2>&1 && return 0
         kill -0 "$MTAD_PID" 2>/dev/null || fail "mtad exited at start: $(cat "$T/mtad.out")"
         sleep 0.1
     done

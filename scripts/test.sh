@@ -1,0 +1,17 @@
+#!/bin/sh
+# test.sh - the README's second command (and what CI runs): install
+# dependencies, build, run every test (unit and integration), then the
+# same suite again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh --test
+
+[ -d build ] || meson setup build
+ninja -C build
+meson test -C build --print-errorlogs
+
+[ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false \
+    -Dbuildtype=debug
+ninja -C build-asan
+ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --print-errorlogs --timeout-multiplier 3
