@@ -47,7 +47,9 @@ int spool_paths_init(struct spool_paths *p, const char *queue_dir)
 
 int spool_lock(const struct spool_paths *p, int create)
 {
-    int fd = open(p->pidfile, O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0), 0644);
+    /* flock works on a read-only descriptor: any user can ask whether the
+     * daemon runs, only its owner can create the file. */
+    int fd = open(p->pidfile, (create ? O_RDWR | O_CREAT : O_RDONLY) | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
     if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

@@ -22,7 +22,7 @@ writer() {
 
 run_writers() {
     local phase=$1 w pids=()
-    python3 "$MSGTOOL" gendir "$T/msgs" 1024 $(for w in 1 2 3 4; do
+    "$PY" "$MSGTOOL" gendir "$T/msgs" 1024 $(for w in 1 2 3 4; do
         seq -f "$phase-w$w-%g" 1 "$PER_WRITER"; done)
     for w in 1 2 3 4; do
         bg writer "$phase" "$w"
@@ -40,10 +40,10 @@ run_writers live
 cat "$T"/sent.live.* >"$T/want.live"
 check_eq "$(wc -l <"$T/want.live")" $((4 * PER_WRITER)) "messages acknowledged"
 check_eq "$(queue_count)" $((4 * PER_WRITER)) "messages in the queue"
-python3 "$MSGTOOL" verify "$T/want.live" --exact --body-bytes 1024 || fail "queue content (phase 1)"
+"$PY" "$MSGTOOL" verify "$T/want.live" --exact --body-bytes 1024 || fail "queue content (phase 1)"
 
 log "phase 2: the same with mtad stopped (maildrop)"
-"$MTAQ" list --json | python3 -c 'import json,sys; [print(m["id"]) for m in json.load(sys.stdin)]' \
+"$MTAQ" list --json | "$PY" -c 'import json,sys; [print(m["id"]) for m in json.load(sys.stdin)]' \
     | xargs -r -n 200 "$MTAQ" delete >/dev/null
 check_eq "$(queue_count)" 0 "queue emptied between phases"
 stop_mtad
@@ -55,7 +55,7 @@ drained() { [ "$(find "$T/spool/maildrop" -type f | wc -l)" = 0 ]; }
 wait_until 120 drained || fail "maildrop not drained: $(find "$T/spool/maildrop" -type f | wc -l) left"
 cat "$T"/sent.drop.* >"$T/want.drop"
 check_eq "$(queue_count)" $((4 * PER_WRITER)) "messages imported from the maildrop"
-python3 "$MSGTOOL" verify "$T/want.drop" --exact --body-bytes 1024 || fail "queue content (phase 2)"
+"$PY" "$MSGTOOL" verify "$T/want.drop" --exact --body-bytes 1024 || fail "queue content (phase 2)"
 check_eq "$(find "$T/spool/corrupt" -type f | wc -l)" 0 "nothing set aside"
 stop_mtad
 pass

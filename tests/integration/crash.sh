@@ -19,7 +19,7 @@ writer() {
 }
 
 setup
-python3 "$MSGTOOL" gendir "$T/msgs" 2048 $(for w in $(seq $WRITERS); do
+"$PY" "$MSGTOOL" gendir "$T/msgs" 2048 $(for w in $(seq $WRITERS); do
     seq -f "crash-w$w-%g" 1 "$PER_WRITER"; done)
 start_mtad
 
@@ -66,12 +66,12 @@ cat "$T"/result.* | awk '$2 == 0 { print $1 }' >"$T/acked"
 log "$(wc -l <"$T/acked") of $((WRITERS * PER_WRITER)) sendmail runs exited 0"
 other=$(cat "$T"/result.* | awk '$2 != 0 && $2 != 137 { print }' | head -5)
 [ -z "$other" ] || fail "sendmail failed other than by SIGKILL: $other"
-python3 "$MSGTOOL" verify "$T/acked" --body-bytes 2048 || fail "acknowledged messages missing or damaged"
+"$PY" "$MSGTOOL" verify "$T/acked" --body-bytes 2048 || fail "acknowledged messages missing or damaged"
 
 # The queue opens cleanly after the last crash, nothing was set aside.
 kill_mtad
 start_mtad
-check_eq "$("$MTAQ" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["set_aside"])')" \
+check_eq "$("$MTAQ" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["set_aside"])')" \
     0 "damaged records set aside"
 stop_mtad
 pass

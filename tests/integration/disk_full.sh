@@ -10,7 +10,7 @@ fill() {
     local i rc
     : >"$T/acked.$1"
     for i in $(seq 1 200); do
-        python3 "$MSGTOOL" gen "$1-$i" 100000 >"$T/msg"
+        "$PY" "$MSGTOOL" gen "$1-$i" 100000 >"$T/msg"
         rc=0
         "$SENDMAIL" -i rcpt@example.com <"$T/msg" 2>"$T/err" || rc=$?
         if [ $rc != 0 ]; then
@@ -31,7 +31,7 @@ fill map
 n=$(wc -l <"$T/acked.map")
 [ "$n" -gt 0 ] || fail "not even one message fitted"
 check_eq "$(queue_count)" "$n" "messages in the queue after the refusal"
-python3 "$MSGTOOL" verify "$T/acked.map" --exact --body-bytes 100000 || fail "queue content"
+"$PY" "$MSGTOOL" verify "$T/acked.map" --exact --body-bytes 100000 || fail "queue content"
 # The daemon is healthy: room made by deletes is used again. (LMDB reuses
 # pages freed by a transaction only a few write transactions later, once
 # no snapshot can see them: hold and release make those.)
@@ -39,7 +39,7 @@ python3 "$MSGTOOL" verify "$T/acked.map" --exact --body-bytes 100000 || fail "qu
 keep=$(queue_ids | head -1)
 "$MTAQ" hold "$keep" >/dev/null
 "$MTAQ" release "$keep" >/dev/null
-python3 "$MSGTOOL" gen again 100000 | "$SENDMAIL" -i rcpt@example.com || fail "send after delete"
+"$PY" "$MSGTOOL" gen again 100000 | "$SENDMAIL" -i rcpt@example.com || fail "send after delete"
 check_eq "$(queue_count)" "$((n - 1))" "messages after two deletes and one more send"
 stop_mtad
 
@@ -53,7 +53,7 @@ start_mtad
 fill disk
 n=$(wc -l <"$T/acked.disk")
 check_eq "$(queue_count)" "$n" "messages in the queue after ENOSPC"
-python3 "$MSGTOOL" verify "$T/acked.disk" --exact --body-bytes 100000 || fail "queue content"
+"$PY" "$MSGTOOL" verify "$T/acked.disk" --exact --body-bytes 100000 || fail "queue content"
 # Restart: the queue opens cleanly and holds the same messages.
 kill_mtad
 start_mtad

@@ -15,6 +15,10 @@
 set -u
 
 T=""                # the scenario's temp dir
+# Debian's python3 (python3-dkim lives there; a pyenv shim may shadow it
+# and costs most of a second per start).
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 MTAD_PID=""
 declare -a BG_PIDS=()
 TEST_NAME=$(basename "$0" .sh)
@@ -128,18 +132,18 @@ bg() {
 
 # queue_count: number of messages in the queue.
 queue_count() {
-    "$MTAQ" list --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'
+    "$MTAQ" list --json | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
 
 # queue_ids: the queue ids, one per line.
 queue_ids() {
-    "$MTAQ" list --json | python3 -c 'import json,sys; [print(m["id"]) for m in json.load(sys.stdin)]'
+    "$MTAQ" list --json | "$PY" -c 'import json,sys; [print(m["id"]) for m in json.load(sys.stdin)]'
 }
 
 # msg_json ID EXPR: evaluates a Python expression over `mtaq show --json`
 # (bound to m), e.g. msg_json "$id" 'm["sender"]'.
 msg_json() {
-    "$MTAQ" show "$1" --json | python3 -c "import json,sys; m=json.load(sys.stdin); print($2)"
+    "$MTAQ" show "$1" --json | "$PY" -c "import json,sys; m=json.load(sys.stdin); print($2)"
 }
 
 # wait_until SECONDS CMD...: polls CMD until it succeeds.

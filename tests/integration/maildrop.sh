@@ -46,7 +46,7 @@ drop() {
 
 # id_for_rcpt RCPT: the id of the one message sent to RCPT.
 id_for_rcpt() {
-    "$MTAQ" list --json | python3 -c '
+    "$MTAQ" list --json | "$PY" -c '
 import json, sys
 ids = [m["id"] for m in json.load(sys.stdin) if [r["address"] for r in m["recipients"]] == [sys.argv[1]]]
 print(ids[0] if len(ids) == 1 else "found %d" % len(ids))' "$1"

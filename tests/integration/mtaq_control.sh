@@ -19,7 +19,7 @@ print(s.makefile("rb").readline().decode().rstrip("\n"))
 '
 # request LINE: one control line on the daemon socket (as root); prints
 # the answer line.
-request() { python3 -c "$SOCK_PY" "$T/spool/public/mtad.sock" "$1"; }
+request() { "$PY" -c "$SOCK_PY" "$T/spool/public/mtad.sock" "$1"; }
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups "$@"; }
 # request_as_nobody LINE: the same as user nobody.
 request_as_nobody() { as_nobody "$NOBODY_PY" -c "$SOCK_PY" "$T/spool/public/mtad.sock" "$1"; }
@@ -36,7 +36,7 @@ send() {
 
 # rcpt_states ID...: "ID SENDER addr=state..." for each id, from list --json.
 rcpt_states() {
-    "$MTAQ" list --json | python3 -c '
+    "$MTAQ" list --json | "$PY" -c '
 import json, sys
 ms = {m["id"]: m for m in json.load(sys.stdin)}
 for i in sys.argv[1:]:
@@ -48,7 +48,7 @@ for i in sys.argv[1:]:
 
 # stats_json: "MESSAGES SET_ASIDE ready/deferred/held/sending | DOMAIN=r/d/h/s ..."
 stats_json() {
-    "$MTAQ" stats --json | python3 -c '
+    "$MTAQ" stats --json | "$PY" -c '
 import json, sys
 s = json.load(sys.stdin)
 st = lambda o: "/".join(str(o[k]) for k in ("ready", "deferred", "held", "sending"))
@@ -131,7 +131,7 @@ check_eq "$(grep '^example' <<<"$stats" | tr -s ' ')" \
     "example.net 3 0 0 0
 example.org 1 0 0 0" "stats: domains"
 check_eq "$(stats_json)" "2 0 4/0/0/0 | example.net=3/0/0/0 example.org=1/0/0/0" "stats --json"
-check_eq "$("$MTAQ" stats --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')" \
+check_eq "$("$MTAQ" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["bytes"])')" \
     "$bytes" "stats --json: bytes"
 
 # --- hold, release, flush through the daemon
