@@ -1127,6 +1127,10 @@ int main(int argc, char **argv)
                     d.cfg.path[0] ? d.cfg.path : "defaults");
             return 1;
         }
+        if (!strchr(d.cfg.hostname, '.'))
+            printf("mtad: warning: hostname %s is not fully qualified: set hostname to the "
+                   "name this host's address resolves to\n",
+                   d.cfg.hostname);
         printf("mtad: configuration %s is valid\n",
                d.cfg.path[0] ? d.cfg.path : "(built-in defaults)");
         return 0;
@@ -1140,6 +1144,9 @@ int main(int argc, char **argv)
         return 64;
     }
     log_open(d.cfg.log, "mtad", d.cfg.hostname);
+    if (!strchr(d.cfg.hostname, '.'))
+        log_warn("hostname %s is not fully qualified: set hostname in the configuration",
+                 d.cfg.hostname);
     umask(022);
     return run(&d);
 }

@@ -71,6 +71,12 @@ static void fmt_iso(int64_t t, char *buf, size_t len)
     strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* A message whose records do not decode: say so, never stop the listing. */
+static void report_damaged(void *arg, const char *id)
+{
+    fprintf(stderr, "%s: damaged queue record, skipped (mtaq delete %s sets it aside)\n", id, id);
+}
+
 /* ---- mailq ---- */
 
 struct mailq_state {
@@ -133,7 +139,7 @@ int qview_mailq(const struct config *cfg, const struct spool_paths *paths, FILE 
         return rc;
     }
     if ((rc = queue_txn_begin(q, NULL, 0, &t)) == 0) {
-        rc = queue_foreach(t, mailq_one, &st);
+        rc = queue_foreach(t, mailq_one, report_damaged, &st);
         queue_txn_abort(t);
     }
     queue_close(q);
@@ -245,7 +251,7 @@ int qview_list(struct queue_txn *t, FILE *out, int json)
     int rc;
     if (json)
         fputc('[', out);
-    rc = queue_foreach(t, list_one, &st);
+    rc = queue_foreach(t, list_one, report_damaged, &st);
     if (json)
         fprintf(out, "%s]\n", st.n ? "\n" : "");
     else if (st.n == 0)

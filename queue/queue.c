@@ -966,11 +966,12 @@ int queue_flush(struct queue_txn *t, const char *id, int64_t now, unsigned *chan
     return 0;
 }
 
-int queue_foreach(struct queue_txn *t, int (*cb)(void *arg, const struct queue_msg *msg), void *arg)
+int queue_foreach(struct queue_txn *t, int (*cb)(void *arg, const struct queue_msg *msg),
+                  void (*bad)(void *arg, const char *id), void *arg)
 {
     MDB_cursor *c = NULL;
     MDB_val k, v;
-    char bad[64][QUEUE_ID_SIZE];
+    char aside[64][QUEUE_ID_SIZE];
     size_t nbad = 0;
     int rc, ret = 0;
 
@@ -986,10 +987,12 @@ int queue_foreach(struct queue_txn *t, int (*cb)(void *arg, const struct queue_m
         id[QUEUE_ID_LEN] = 0;
         ret = queue_get(t, id, &m);
         if (ret == -EBADMSG || ret == -ENOENT) {
+            if (bad)
+                bad(arg, id);
             /* Set aside after the walk, so that the cursor is not disturbed;
              * past the array's room, a later walk finds the rest. */
-            if (nbad < sizeof(bad) / sizeof(bad[0]))
-                memcpy(bad[nbad++], id, QUEUE_ID_SIZE);
+            if (nbad < sizeof(aside) / sizeof(aside[0]))
+                memcpy(aside[nbad++], id, QUEUE_ID_SIZE);
             ret = 0;
             continue;
         }
@@ -1004,7 +1007,7 @@ int queue_foreach(struct queue_txn *t, int (*cb)(void *arg, const struct queue_m
     if (rc && rc != MDB_NOTFOUND)
         return queue__err(rc);
     for (size_t i = 0; t->write && i < nbad; i++) {
-        int err = queue_set_aside(t, bad[i]);
+        int err = queue_set_aside(t, aside[i]);
         if (err)
             return err;
     }

@@ -148,13 +148,14 @@ int queue_release(struct queue_txn *t, const char *id, int64_t now, unsigned *ch
 int queue_flush(struct queue_txn *t, const char *id, int64_t now, unsigned *changed);
 
 /*
- * Calls cb for every message in id (= arrival) order. A record that does
- * not decode is set aside (write transactions) or skipped (read-only),
- * and cb is not called for it. Stops when cb returns non-zero and returns
- * that value. msg is only valid during the call.
+ * Calls cb for every message in id (= arrival) order. For a message whose
+ * records do not decode, cb is not called; bad (if not NULL) is called
+ * with its id instead, and in a write transaction the message is set aside
+ * (queue_set_aside). Stops when cb returns non-zero and returns that value.
+ * msg is only valid during the call.
  */
 int queue_foreach(struct queue_txn *t, int (*cb)(void *arg, const struct queue_msg *msg),
-                  void *arg);
+                  void (*bad)(void *arg, const char *id), void *arg);
 
 /* One event in a recipient's history. */
 struct queue_event {

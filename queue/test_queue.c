@@ -68,7 +68,7 @@ static int count_messages(struct queue *q)
     struct queue_txn *t = NULL;
     int n = 0;
     CHECK_INT(queue_txn_begin(q, NULL, 0, &t), 0);
-    CHECK_INT(queue_foreach(t, count_cb, &n), 0);
+    CHECK_INT(queue_foreach(t, count_cb, NULL, &n), 0);
     queue_txn_abort(t);
     return n;
 }
@@ -285,6 +285,23 @@ static void test_map_full(void)
     queue_close(q);
 }
 
+struct bad_seen {
+    int n;
+    char id[QUEUE_ID_SIZE];
+};
+
+static int ignore_cb(void *arg, const struct queue_msg *m)
+{
+    return 0;
+}
+
+static void bad_cb(void *arg, const char *id)
+{
+    struct bad_seen *b = arg;
+    b->n++;
+    snprintf(b->id, sizeof(b->id), "%s", id);
+}
+
 static void test_corrupt_record(void)
 {
     struct queue *q = open_fresh(0);
@@ -314,6 +331,14 @@ static void test_corrupt_record(void)
 
     CHECK_INT(queue_open(&q, dir, 0, 0), 0);
     CHECK_INT(count_messages(q), 1); /* read-only walk skips it */
+    {
+        struct bad_seen seen = {0, ""};
+        CHECK_INT(queue_txn_begin(q, NULL, 0, &t), 0);
+        CHECK_INT(queue_foreach(t, ignore_cb, bad_cb, &seen), 0);
+        queue_txn_abort(t);
+        CHECK_INT(seen.n, 1);
+        CHECK_STR(seen.id, id);
+    }
     CHECK_INT(queue_txn_begin(q, NULL, 1, &t), 0);
     struct queue_msg *m = NULL;
     CHECK_INT(queue_get(t, id, &m), -EBADMSG);
