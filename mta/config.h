@@ -19,6 +19,7 @@
 #define CONFIG_NAME_MAX 256  /* host and domain names (RFC 1035: 253 + NUL) */
 #define CONFIG_PATH_MAX 1024 /* file and directory paths */
 #define CONFIG_ERR_MAX 512   /* room for one error message */
+#define CONFIG_LIST_MAX 16   /* entries in a list value (retry_schedule) */
 
 struct config {
     /* Fully qualified host name used in Message-ID, Received, EHLO. */
@@ -37,6 +38,36 @@ struct config {
     uint64_t max_message_size;
     /* Upper bound of the LMDB map: the most the queue may hold on disk. */
     uint64_t queue_map_size;
+    /* ---- delivery (durations are in seconds) ---- */
+    /* "on" or "off": off keeps mail queued, delivering nothing. */
+    char delivery[8];
+    /* Resolvers "ip[:port], [ipv6]:port, ..."; empty: /etc/resolv.conf. */
+    char dns_servers[CONFIG_PATH_MAX];
+    /* "all", "ipv4" or "ipv6": address families used to reach MX hosts. */
+    char inet_protocols[8];
+    /* TCP port used on MX hosts. */
+    uint64_t smtp_port;
+    /* RFC 5321 4.5.3.2 timeouts. */
+    uint64_t smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout, smtp_rcpt_timeout,
+        smtp_data_init_timeout, smtp_data_xfer_timeout, smtp_data_done_timeout,
+        smtp_quit_timeout;
+    /* Delays between attempts; the last one repeats. */
+    uint64_t retry_schedule[CONFIG_LIST_MAX];
+    size_t retry_schedule_count;
+    /* After this long in the queue a message bounces. */
+    uint64_t max_queue_lifetime;
+    /* A delay warning after this long; 0: none. */
+    uint64_t delay_warning_time;
+    /* Concurrent outbound connections: in all, and to one destination. */
+    uint64_t max_connections, max_connections_per_destination;
+    /* Recipients in one SMTP transaction; messages over one connection. */
+    uint64_t max_recipients_per_transaction, max_messages_per_connection;
+    /* An idle outbound connection is closed after this long. */
+    uint64_t connection_idle_timeout;
+    /* MX addresses tried for one connection attempt. */
+    uint64_t smtp_max_addresses;
+    /* First pause of a destination that throttles us; it doubles, to 1h. */
+    uint64_t throttle_pause;
     /* Path of the file that was loaded, or "" when built-in defaults serve. */
     char path[CONFIG_PATH_MAX];
 };

@@ -88,7 +88,8 @@ struct rcpt_add {
     struct ctx *c;
     struct submit_env *env;
     uint8_t notify;
-    int code; /* exit code for a bad address */
+    int code;          /* exit code for a bad address */
+    const char *orcpt; /* DSN ORCPT for what this expands to, or NULL */
 };
 
 static void alias_warning(void *arg, const char *text)
@@ -105,7 +106,7 @@ static int add_final(void *arg, const char *addr)
     for (uint32_t i = 0; i < a->env->nrcpt; i++)
         if (strcasecmp(a->env->rcpt[i].address, addr) == 0)
             return 0;
-    rc = submit_env_add_rcpt(a->env, addr, a->notify, NULL);
+    rc = submit_env_add_rcpt(a->env, addr, a->notify, a->orcpt);
     if (rc == -EINVAL) {
         warnx(a->c, "invalid recipient address: %s", addr);
         return a->code;
@@ -379,6 +380,7 @@ static int send_mode(struct ctx *c, char **rcpts, int nrcpts)
     add.env = &env;
     add.notify = 0;
     add.code = EX_USAGE;
+    add.orcpt = NULL;
     if (c->o.notify && submit_parse_notify(c->o.notify, &add.notify) != 0) {
         warnx(c, "invalid -N value %s (never, or success,failure,delay)", c->o.notify);
         rc = EX_USAGE;
@@ -399,7 +401,12 @@ static int send_mode(struct ctx *c, char **rcpts, int nrcpts)
             rc = EX_USAGE;
             goto out;
         }
-        snprintf(env.envid, sizeof(env.envid), "%s", c->o.envid);
+        /* -V takes any printable text; the envelope holds xtext. */
+        if (submit_xtext_encode(c->o.envid, env.envid, sizeof(env.envid)) != 0) {
+            warnx(c, "-V envid too long once encoded as xtext (at most 100 octets)");
+            rc = EX_USAGE;
+            goto out;
+        }
     }
     for (int i = 0; i < nrcpts; i++)
         if ((rc = add_argument(&add, rcpts[i])))
@@ -577,13 +584,33 @@ static int smtp_mode(struct ctx *c)
             submit_env_free(&env);
             int bad = 0;
             for (char *tok = strtok(params, " "); tok && !bad; tok = strtok(NULL, " ")) {
-                if (!strncasecmp(tok, "BODY=", 5))
-                    env.body = !strcasecmp(tok + 5, "8BITMIME") ? QUEUE_BODY_8BITMIME : 0;
-                else if (!strncasecmp(tok, "RET=", 4))
-                    env.ret = !strcasecmp(tok + 4, "HDRS") ? QUEUE_RET_HDRS : QUEUE_RET_FULL;
-                else if (!strncasecmp(tok, "ENVID=", 6) && strlen(tok + 6) < sizeof(env.envid))
-                    snprintf(env.envid, sizeof(env.envid), "%s", tok + 6);
-                else if (!strncasecmp(tok, "SIZE=", 5)) {
+                if (!strncasecmp(tok, "BODY=", 5)) {
+                    if (!strcasecmp(tok + 5, "8BITMIME"))
+                        env.body = QUEUE_BODY_8BITMIME;
+                    else if (!strcasecmp(tok + 5, "7BIT"))
+                        env.body = QUEUE_BODY_7BIT;
+                    else {
+                        reply("501 5.5.4 Bad BODY parameter (7BIT or 8BITMIME)");
+                        bad = 1;
+                    }
+                } else if (!strncasecmp(tok, "RET=", 4)) {
+                    if (!strcasecmp(tok + 4, "HDRS"))
+                        env.ret = QUEUE_RET_HDRS;
+                    else if (!strcasecmp(tok + 4, "FULL"))
+                        env.ret = QUEUE_RET_FULL;
+                    else {
+                        reply("501 5.5.4 Bad RET parameter (FULL or HDRS)");
+                        bad = 1;
+                    }
+                } else if (!strncasecmp(tok, "ENVID=", 6)) {
+                    if (strlen(tok + 6) >= sizeof(env.envid) || !tok[6] ||
+                        !submit_xtext_valid(tok + 6)) {
+                        reply("501 5.5.4 Bad ENVID parameter (xtext, at most 100 octets)");
+                        bad = 1;
+                    } else {
+                        snprintf(env.envid, sizeof(env.envid), "%s", tok + 6);
+                    }
+                } else if (!strncasecmp(tok, "SIZE=", 5)) {
                     if (strtoull(tok + 5, NULL, 10) > c->cfg.max_message_size) {
                         reply("552 5.3.4 Message size exceeds fixed limit");
                         bad = 1;
@@ -623,11 +650,19 @@ static int smtp_mode(struct ctx *c)
                 continue;
             }
             int bad = 0;
+            const char *orcpt = NULL;
             for (char *tok = strtok(params, " "); tok && !bad; tok = strtok(NULL, " ")) {
                 if (!strncasecmp(tok, "NOTIFY=", 7)) {
                     if (submit_parse_notify(tok + 7, &notify) != 0)
                         bad = 1;
-                } else if (strncasecmp(tok, "ORCPT=", 6) != 0) {
+                } else if (!strncasecmp(tok, "ORCPT=", 6)) {
+                    /* RFC 3461: addr-type ";" xtext */
+                    const char *semi = strchr(tok + 6, ';');
+                    if (!semi || semi == tok + 6 || strlen(tok + 6) >= QUEUE_ORCPT_MAX ||
+                        !submit_xtext_valid(semi + 1))
+                        bad = 1;
+                    orcpt = tok + 6;
+                } else {
                     bad = 1;
                 }
             }
@@ -635,7 +670,7 @@ static int smtp_mode(struct ctx *c)
                 reply("555 5.5.4 Unsupported or invalid RCPT parameter");
                 continue;
             }
-            struct rcpt_add add = {c, &env, notify, EX_USAGE};
+            struct rcpt_add add = {c, &env, notify, EX_USAGE, orcpt};
             uint32_t before = env.nrcpt;
             int rc = add_one(&add, addr);
             if (rc) {

@@ -15,7 +15,7 @@
  *          value of the newest queue id ever issued (ids never repeat);
  *          "note:" + key -> caller's bytes (queue_note_*).
  *   env    id (12 chars) -> envelope:
- *            u8 format(1) u8 ret u8 body u8 reserved
+ *            u8 format(1) u8 ret u8 body u8 flags (QUEUE_FLAG_*)
  *            u32 uid  i64 arrival  u64 size  u32 nrcpt  u32 npending
  *            str sender  str envid  str origin
  *          npending counts recipients not yet DELIVERED or BOUNCED; the
@@ -229,7 +229,7 @@ static uint64_t get_be64(const uint8_t *b)
 /* ---- records ---- */
 
 struct env_rec {
-    uint8_t ret, body;
+    uint8_t ret, body, flags;
     uint32_t uid, nrcpt, npending;
     int64_t arrival;
     uint64_t size;
@@ -246,7 +246,7 @@ static void env_encode(struct enc *e, const struct env_rec *v)
     enc_u8(e, REC_FORMAT);
     enc_u8(e, v->ret);
     enc_u8(e, v->body);
-    enc_u8(e, 0);
+    enc_u8(e, v->flags);
     enc_u32(e, v->uid);
     enc_u64(e, (uint64_t)v->arrival);
     enc_u64(e, v->size);
@@ -264,7 +264,7 @@ static int env_decode(const MDB_val *val, struct env_rec *v)
         return -EBADMSG;
     v->ret = dec_u8(&d);
     v->body = dec_u8(&d);
-    (void)dec_u8(&d);
+    v->flags = dec_u8(&d);
     v->uid = dec_u32(&d);
     v->arrival = (int64_t)dec_u64(&d);
     v->size = dec_u64(&d);
@@ -705,6 +705,7 @@ int queue_get(struct queue_txn *t, const char *id, struct queue_msg **out)
     m->uid = e.uid;
     m->ret = e.ret;
     m->body = e.body;
+    m->flags = e.flags;
     for (uint32_t i = 0; i < e.nrcpt; i++) {
         struct rcpt_rec r;
         if ((rc = get_rcpt(t, id, i, &r))) {
@@ -1174,6 +1175,41 @@ int queue_record_result(struct queue_txn *t, const char *id, uint32_t rcpt,
             *removed = 1;
         return remove_message(t, id, &e);
     }
+    return put_env(t, id, &e);
+}
+
+int queue_unclaim(struct queue_txn *t, const char *id, uint32_t rcpt, int64_t next_attempt)
+{
+    struct rcpt_rec r;
+    uint8_t key[RCPT_KEY_LEN];
+    int rc;
+
+    if (!queue_id_valid(id))
+        return -ENOENT;
+    if ((rc = get_rcpt(t, id, rcpt, &r)))
+        return rc;
+    rcpt_key(key, id, rcpt);
+    if ((rc = del_key(t, t->q->claim, key, sizeof(key))))
+        return rc;
+    if (r.r.state != QUEUE_INFLIGHT)
+        return 0; /* held meanwhile, or already decided */
+    r.r.state = r.r.held_from == QUEUE_DEFERRED ? QUEUE_DEFERRED : QUEUE_READY;
+    r.r.held_from = 0;
+    r.r.next_attempt = next_attempt;
+    if ((rc = put_rcpt(t, id, rcpt, &r)))
+        return rc;
+    return sched_put(t, next_attempt, id, rcpt);
+}
+
+int queue_set_flags(struct queue_txn *t, const char *id, uint8_t flags)
+{
+    struct env_rec e;
+    int rc;
+    if (!queue_id_valid(id))
+        return -ENOENT;
+    if ((rc = get_env(t, id, &e)))
+        return rc;
+    e.flags |= flags;
     return put_env(t, id, &e);
 }
 

@@ -47,6 +47,8 @@ enum queue_rcpt_state {
 #define QUEUE_NOTIFY_FAILURE 0x4
 #define QUEUE_NOTIFY_DELAY 0x8
 
+#define QUEUE_FLAG_DELAY_WARNED 0x1 /* a delay DSN was sent */
+
 enum queue_ret { QUEUE_RET_DEFAULT = 0, QUEUE_RET_FULL = 1, QUEUE_RET_HDRS = 2 };
 enum queue_body { QUEUE_BODY_7BIT = 0, QUEUE_BODY_8BITMIME = 1 };
 
@@ -73,6 +75,7 @@ struct queue_msg {
     uint32_t uid;    /* submitting user, as the daemon saw it */
     uint8_t ret;     /* enum queue_ret */
     uint8_t body;    /* enum queue_body */
+    uint8_t flags;   /* QUEUE_FLAG_* */
     uint32_t nrcpt;
     struct queue_rcpt *rcpt; /* nrcpt entries, owned by the message */
 };
@@ -203,6 +206,16 @@ enum queue_outcome { QUEUE_OUTCOME_DELIVERED, QUEUE_OUTCOME_DEFERRED, QUEUE_OUTC
 int queue_record_result(struct queue_txn *t, const char *id, uint32_t rcpt,
                         enum queue_outcome outcome, const char *text, int64_t now,
                         int64_t next_attempt, int *removed);
+
+/*
+ * Gives a claimed recipient back without an attempt (its destination is
+ * paused, the daemon is stopping): it returns to its earlier pending
+ * state, due at next_attempt. Returns 0, -ENOENT, or a negative errno.
+ */
+int queue_unclaim(struct queue_txn *t, const char *id, uint32_t rcpt, int64_t next_attempt);
+
+/* Sets flag bits (QUEUE_FLAG_*) on a message. 0 or -ENOENT. */
+int queue_set_flags(struct queue_txn *t, const char *id, uint8_t flags);
 
 /*
  * After a crash: every recipient still INFLIGHT returns to its earlier

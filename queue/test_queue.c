@@ -173,10 +173,26 @@ static void test_claims(void)
     m = NULL;
     n = queue_claim_due(t, 300, cl, 8);
     CHECK_INT(n, 2); /* recovered z@, and id2 due at 200 */
+    /* giving back a claim costs no attempt */
+    CHECK_INT(queue_unclaim(t, id2, 0, 250), 0);
+    CHECK_INT(queue_get(t, id2, &m), 0);
+    if (m) {
+        CHECK_INT(m->rcpt[0].state, QUEUE_READY);
+        CHECK_INT(m->rcpt[0].attempts, 0);
+        CHECK_INT(m->rcpt[0].next_attempt, 250);
+    }
+    queue_msg_free(m);
+    m = NULL;
+    CHECK_INT(queue_set_flags(t, id2, QUEUE_FLAG_DELAY_WARNED), 0);
+    CHECK_INT(queue_get(t, id2, &m), 0);
+    if (m)
+        CHECK_INT(m->flags, QUEUE_FLAG_DELAY_WARNED);
+    queue_msg_free(m);
+    m = NULL;
     CHECK_INT(queue_record_result(t, id1, 2, QUEUE_OUTCOME_BOUNCED, "550 no", 300, 0, &removed), 0);
     CHECK_INT(removed, 0);
     n = queue_claim_due(t, 500, cl, 8);
-    CHECK_INT(n, 1); /* y@a.example after its retry time */
+    CHECK_INT(n, 2); /* y@a.example after its retry time, and id2 given back at 250 */
     CHECK_INT(queue_record_result(t, id1, 1, QUEUE_OUTCOME_DELIVERED, "250 ok", 500, 0, &removed),
               0);
     CHECK_INT(removed, 1); /* every recipient final: gone */

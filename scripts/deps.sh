@@ -11,7 +11,7 @@ BUILD="gcc pkg-config meson ninja-build libuv1-dev libbearssl-dev libc-ares-dev 
 # Tests start real programs: Postfix (receiving MX hosts, smtp-sink and
 # smtp-source for benchmarks), bsd-mailx and git send-email as clients,
 # LMDB tools, python3 for checks; util-linux/procps for setpriv and pgrep.
-TEST="postfix bsd-mailx git git-email swaks python3 lmdb-utils util-linux procps
+TEST="postfix bsd-mailx git git-email libmailtools-perl swaks python3 lmdb-utils util-linux procps
       dnsmasq-base python3-dkim opendkim-tools"
 
 want=$BUILD

@@ -44,7 +44,7 @@ rcpts() { msg_json "$1" '" ".join(sorted(r["address"] for r in m["recipients"]))
 expect_queued() {
     "$MTAQ" cat "$1" >"$T/got" || fail "$2: mtaq cat $1 failed"
     cat >"$T/want"
-    python3 - "$T/got" "$T/want" "$(id -u)" "$(id -un)" <<'EOF' || fail "$2: queued content differs"
+    "$PY" - "$T/got" "$T/want" "$(id -u)" "$(id -un)" <<'EOF' || fail "$2: queued content differs"
 import re, sys
 got = open(sys.argv[1], "rb").read()
 want = open(sys.argv[2], "rb").read().replace(b"\n", b"\r\n")
@@ -149,6 +149,21 @@ Subject: forwarded
 body
 EOF
 
+# Header forms mail programs write: an empty group, a quoted name with a
+# comma, a comment, a named group.
+send "-t address forms" -t <<'EOF'
+To: undisclosed-recipients:;
+Cc: "Doe, John" <john@example.com>, alice@example.org (Alice A.),
+ Friends: f1@example.com, F Two <f2@example.com>;
+Bcc: x@example.com
+Subject: forms
+
+body
+EOF
+check_eq "$(rcpts "$ID")" \
+    "alice@example.org f1@example.com f2@example.com john@example.com x@example.com" \
+    "-t address forms"
+
 refuse 65 "-t with a malformed To" -t <<<$'To: alice@example.org, <broken\nSubject: bad\n\nx'
 refuse 65 "-t without recipient headers" -t <<<$'Subject: nobody\n\nx'
 
@@ -195,6 +210,17 @@ From: "Doe, John" <$(id -un)@test.example>
 
 x
 EOF
+# More names: quotes and backslashes escaped, 8-bit encoded (RFC 2047).
+while IFS='|' read -r name want; do
+    send "-F $name" -F "$name" alice@example.org <<<'Subject: name'
+    check_eq "$("$MTAQ" cat "$ID" | grep '^From:' | tr -d '\r')" \
+        "From: $want <$(id -un)@test.example>" "From for -F '$name'"
+done <<'EOF'
+Joe "J" Doe|"Joe \"J\" Doe"
+back\slash|"back\\slash"
+Dr. Who|"Dr. Who"
+José|=?UTF-8?B?Sm9zw6k=?=
+EOF
 
 # ---- DSN and body options go into the envelope ----
 
@@ -217,7 +243,7 @@ refuse 64 "-R bogus" -R some alice@example.org <<<'Subject: x'
 refuse 64 "-B bogus" -B BINARYMIME alice@example.org <<<'Subject: x'
 
 # Delivery and error modes programs pass are accepted and change nothing.
-send "-odq -oem -oep -odb -odi -oi" -odq -oem -oep -odb -odi -oi alice@example.org <<<'Subject: modes'
+send "-bm -odq -oem -oep -odb -odi -oi" -bm -odq -oem -oep -odb -odi -oi alice@example.org <<<'Subject: modes'
 
 # ---- dots ----
 
@@ -277,22 +303,27 @@ EOF
 
 # ---- long lines are folded, never cut ----
 
-python3 - "$T" <<'EOF'
+"$PY" - "$T" <<'EOF'
 import string, sys
 t = sys.argv[1]
 alnum = (string.ascii_letters + string.digits) * 40
 long_body = alnum[:2000]                      # no blank: folded at 998
+# 998 octets stay one line; a 999th that is a dot is folded onto a line of
+# its own, and that line must not end the input (no -i here).
+short = "b" * 998
+dotted = "c" * 998 + "."
 words = " ".join("w%03d" % i for i in range(400))  # 1999 octets of words
 hdr = ("Subject: " + words)
 head = "From: a@example.com\nDate: Mon, 1 Jan 2024 10:00:00 +0000\nMessage-ID: <long@example.com>\n"
-open(t + "/long.in", "w").write(head + hdr + "\n\n" + long_body + "\nend\n")
+open(t + "/long.in", "w").write(head + hdr + "\n\n" + long_body + "\n" + short + "\n" + dotted + "\nend\n")
 open(t + "/long.subject", "w").write(words)
-open(t + "/long.body", "w").write(long_body[:998] + "\n" + long_body[998:1996] + "\n" + long_body[1996:] + "\nend\n")
+open(t + "/long.body", "w").write(long_body[:998] + "\n" + long_body[998:1996] + "\n" + long_body[1996:]
+                                  + "\n" + short + "\n" + dotted[:998] + "\n.\nend\n")
 EOF
 send "2000-octet lines" alice@example.org <"$T/long.in"
 check_contains "$(cat "$T/err")" "folded" "warning about folded lines"
 "$MTAQ" cat "$ID" >"$T/long.got"
-python3 - "$T" <<'EOF' || fail "long lines: folding lost or changed characters"
+"$PY" - "$T" <<'EOF' || fail "long lines: folding lost or changed characters"
 import sys
 t = sys.argv[1]
 got = open(t + "/long.got", "rb").read()
@@ -378,50 +409,25 @@ refuse 64 "no recipient" <<<'Subject: x'
 refuse 65 "NUL byte" alice@example.org < <(printf 'Subject: nul\n\na\0b\n')
 sed 's/^max_message_size.*//' "$MTA_CONF" >"$T/small.conf"
 echo "max_message_size = 10k" >>"$T/small.conf"
-python3 -c 'print("Subject: big\n"); print(("x" * 99 + "\n") * 110, end="")' >"$T/big.in"
+"$PY" -c 'print("Subject: big\n"); print(("x" * 99 + "\n") * 110, end="")' >"$T/big.in"
 refuse 65 "bigger than max_message_size" -C "$T/small.conf" alice@example.org <"$T/big.in"
-head -c 9000 "$T/big.in" >"$T/fits.in"
-send "under max_message_size" -C "$T/small.conf" alice@example.org <"$T/fits.in"
-
-# ---- -bs: an SMTP session on stdin ----
-
-before=$(queue_ids | sort)
-sed 's/$/\r/' <<'EOF' | "$SENDMAIL" -bs >"$T/smtp.out" 2>"$T/smtp.err"
-EHLO client.example
-MAIL FROM:<smtp-sender@example.com>
-RCPT TO:<alice@example.org>
-RCPT TO:<bad address@example.org>
-RCPT TO:<team>
-DATA
-From: smtp-sender@example.com
-Date: Mon, 1 Jan 2024 10:00:00 +0000
-Message-ID: <bs@example.com>
-Subject: via -bs
-
-..x
-..
-body
-.
-QUIT
+# The limit counts the content as sendmail queues it (CRLF line endings;
+# this message needs no added header): 10240 octets pass, 10241 do not.
+"$PY" - "$T" <<'EOF'
+import sys
+head = ("From: a@example.com\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n"
+        "Message-ID: <size@example.com>\r\nSubject: size\r\n\r\n")
+body = 10240 - len(head)
+text = head + ("y" * 78 + "\r\n") * (body // 80)
+text += "z" * (body % 80 - 2) + "\r\n"
+assert len(text) == 10240
+open(sys.argv[1] + "/fits.in", "w", newline="").write(text)
+open(sys.argv[1] + "/over.in", "w", newline="").write(text[:-2] + "z\r\n")
 EOF
-check_eq "$?" 0 "sendmail -bs exit status ($(cat "$T/smtp.err"))"
-ID=$(comm -13 <(printf '%s\n' "$before") <(queue_ids | sort) | grep .)
-check_eq "$(printf '%s\n' "$ID" | grep -c .)" 1 "-bs: new messages"
-check_eq "$(tr -d '\r' <"$T/smtp.out" | sed -n 's/^\([0-9][0-9][0-9][- ]\).*/\1/p' | tr -d '\n')" \
-    "220 250-250-250-250-250-250 250 250 501 250 354 250 221 " "-bs reply codes"
-check_contains "$(cat "$T/smtp.out")" $'250 2.0.0 Ok: queued as '"$ID"$'\r\n' "-bs DATA reply names the queue id"
-check_eq "$(msg_json "$ID" 'm["sender"]')" "smtp-sender@example.com" "-bs sender"
-check_eq "$(rcpts "$ID")" "alice@example.org alice@test.example bob@example.org" "-bs recipients"
-expect_queued "$ID" "-bs content, dots unstuffed" <<'EOF'
-From: smtp-sender@example.com
-Date: Mon, 1 Jan 2024 10:00:00 +0000
-Message-ID: <bs@example.com>
-Subject: via -bs
-
-.x
-.
-body
-EOF
+send "exactly max_message_size" -C "$T/small.conf" alice@example.org <"$T/fits.in"
+"$MTAQ" cat "$ID" | sed 1,2d >"$T/fits.got"
+cmp -s "$T/fits.got" "$T/fits.in" || fail "10240-octet message not queued as sent"
+refuse 65 "max_message_size + 1" -C "$T/small.conf" alice@example.org <"$T/over.in"
 
 # ---- -v, -bp, mailq ----
 
@@ -439,6 +445,7 @@ ln -s "$SENDMAIL" "$T/mailq"
 "$T/mailq" >"$T/mailq.out" 2>&1 || fail "mailq failed: $(cat "$T/mailq.out")"
 check_eq "$(cat "$T/mailq.out")" "$(cat "$T/bp.out")" "mailq lists the queue as -bp does"
 
+# shellcheck disable=SC2046 # one argument per id
 "$MTAQ" delete $(queue_ids) >/dev/null || fail "mtaq delete failed"
 check_eq "$("$T/mailq" 2>&1)" "Mail queue is empty" "mailq on an empty queue"
 
@@ -450,5 +457,85 @@ rc=0
 "$SENDMAIL" -q 2>"$T/err" || rc=$?
 [ "$rc" -ne 0 ] || fail "sendmail -q without mtad exited 0"
 check_contains "$(cat "$T/err")" "not running" "-q without mtad says why"
+start_mtad
+
+# ---- -bs: an SMTP session on stdin ----
+
+# Commands out of order and refused parameters; a session that ends
+# inside DATA queues nothing.
+rc=0
+sed 's/$/\r/' <<'EOF' | "$SENDMAIL" -bs >"$T/smtp.out" 2>"$T/smtp.err" || rc=$?
+HELO client.example
+RCPT TO:<alice@example.org>
+DATA
+MAIL FROM:<a@example.org> SIZE=99999999999
+MAIL FROM:<a@example.org> FOO=bar
+MAIL FROM:<a@example.org>
+MAIL FROM:<b@example.org>
+RCPT TO:<pipeonly>
+RCPT TO:<alice@example.org>
+DATA
+Subject: cut short
+
+no end
+EOF
+check_eq "$(tr -d '\r' <"$T/smtp.out" | cut -c1-3 | tr '\n' ' ')" \
+    "220 250 503 503 552 555 250 503 550 250 354 " "-bs error replies"
+[ "$rc" -ne 0 ] || fail "-bs ending inside DATA exited 0"
+check_eq "$(queue_count)" 0 "-bs ending inside DATA queued something"
+
+# A full dialogue: DSN parameters, a refused recipient, an alias, and
+# dot-stuffed lines that must lose one dot.
+sed 's/$/\r/' <<'EOF' | "$SENDMAIL" -bs >"$T/smtp.out" 2>"$T/smtp.err"
+EHLO client.example
+MAIL FROM:<smtp-sender@example.com> BODY=8BITMIME RET=HDRS ENVID=bs+2B1
+RCPT TO:<alice@example.org> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Alice@Example.org
+RCPT TO:<bad address@example.org>
+RCPT TO:<team>
+DATA
+From: smtp-sender@example.com
+Date: Mon, 1 Jan 2024 10:00:00 +0000
+Message-ID: <bs@example.com>
+Subject: via -bs
+
+..x
+..
+body
+.
+QUIT
+EOF
+check_eq "$?" 0 "sendmail -bs exit status ($(cat "$T/smtp.err"))"
+check_eq "$(queue_count)" 1 "-bs: messages queued"
+ID=$(queue_ids)
+check_eq "$(tr -d '\r' <"$T/smtp.out" | cut -c1-4 | tr -d '\n')" \
+    "220 250-250-250-250-250-250 250 250 501 250 354 250 221 " "-bs reply codes"
+check_contains "$(cat "$T/smtp.out")" $'250 2.0.0 Ok: queued as '"$ID"$'\r\n' "-bs DATA reply names the queue id"
+check_eq "$(msg_json "$ID" 'm["sender"]')" "smtp-sender@example.com" "-bs sender"
+check_eq "$(rcpts "$ID")" "alice@example.org alice@test.example bob@example.org" "-bs recipients"
+expect_queued "$ID" "-bs content, dots unstuffed" <<'EOF'
+From: smtp-sender@example.com
+Date: Mon, 1 Jan 2024 10:00:00 +0000
+Message-ID: <bs@example.com>
+Subject: via -bs
+
+.x
+.
+body
+EOF
+check_eq "$(msg_json "$ID" 'm.get("envid")')" "bs+2B1" "-bs ENVID"
+check_eq "$(msg_json "$ID" 'm["ret"]')" "hdrs" "-bs RET=HDRS"
+check_eq "$(msg_json "$ID" 'm["body"]')" "8bitmime" "-bs BODY=8BITMIME"
+check_eq "$(msg_json "$ID" '[r.get("orcpt") for r in m["recipients"] if r["address"] == "alice@example.org"][0]')" \
+    "rfc822;Alice@Example.org" "-bs ORCPT kept for the DSN"
+
+# MAIL parameters with values RFC 3461 and RFC 1652 do not allow are
+# refused, not queued with a guessed meaning.
+bad=""
+for param in RET=BOGUS ENVID=bad+zz BODY=BINARYMIME; do
+    reply=$(printf 'EHLO client.example\r\nMAIL FROM:<a@example.org> %s\r\nQUIT\r\n' "$param" |
+        "$SENDMAIL" -bs | tr -d '\r' | sed -n '/^250 ENHANCEDSTATUSCODES/{n;p}')
+    case $reply in 5*) ;; *) bad="$bad $param -> '$reply';" ;; esac
+done
+check_eq "$bad" "" "-bs MAIL FROM with invalid parameters"
 
 pass
