@@ -35,57 +35,22 @@
 #include <uv.h>
 
 #include "config.h"
+#include "intake.h"
 #include "log.h"
+#include "maildrop.h"
 #include "message.h"
 #include "mta_build.h"
 #include "queue.h"
 #include "spool.h"
 #include "submit.h"
+#include "writer.h"
 
 #define MAX_CONNECTIONS 1024
-#define MAILDROP_BATCH 256
-#define MAILDROP_RESCAN_MS (60 * 1000)
-#define MAILDROP_STALE_SECONDS (24 * 3600)
 
 struct daemon;
 struct conn;
 
-enum job_kind {
-    JOB_INSERT,
-    JOB_FLUSH,
-    JOB_HOLD,
-    JOB_RELEASE,
-    JOB_DELETE,
-    JOB_MAILDROP,
-    JOB_FORGET
-};
-
-/* One unit of work for the writer thread; all jobs waiting when a commit
- * starts go into that commit. */
-struct job {
-    struct job *next;
-    enum job_kind kind;
-    struct conn *conn; /* who waits for the answer, or NULL */
-    struct queue_msg *msg;
-    char *content;
-    size_t len;
-    char id[QUEUE_ID_SIZE];
-    int rc;
-    unsigned count;
-    char err[256];
-    /* JOB_MAILDROP: the files imported, unlinked after the commit; then
-     * their notes are forgotten by a JOB_FORGET */
-    char (*names)[64];
-    size_t nnames;
-    int more; /* maildrop still had files past the batch */
-};
-
-struct writer {
-    uv_work_t work;
-    struct job *pending, **pending_tail;
-    struct job *running;
-    int busy;
-};
+enum job_kind { JOB_INSERT, JOB_FLUSH, JOB_HOLD, JOB_RELEASE, JOB_DELETE };
 
 enum conn_state {
     CONN_COMMAND,
@@ -94,6 +59,19 @@ enum conn_state {
     CONN_WAIT,
     CONN_FINISHING,
     CONN_CLOSING
+};
+
+/* A queue change a local client waits for. */
+struct client_job {
+    struct writer_job base; /* first: the writer hands this pointer back */
+    struct daemon *d;
+    struct conn *conn; /* NULL once the client went away */
+    enum job_kind kind;
+    struct queue_msg *msg;
+    char *content;
+    size_t len;
+    char id[QUEUE_ID_SIZE];
+    unsigned count;
 };
 
 struct conn {
@@ -107,7 +85,7 @@ struct conn {
     struct submit_env env;
     char *content;
     size_t content_have;
-    struct job *job;
+    struct client_job *job;
     struct conn *prev, *next;
 };
 
@@ -116,451 +94,87 @@ struct daemon {
     struct config cfg;
     struct spool_paths paths;
     struct queue *queue;
+    struct writer *writer;
+    struct maildrop *maildrop;
     int lock_fd;
     uv_pipe_t server;
-    uv_fs_event_t maildrop_watch;
-    uv_timer_t maildrop_timer;
     uv_signal_t sigterm, sigint, sighup;
-    struct writer writer;
     struct conn *conns;
     unsigned nconns;
-    int maildrop_queued; /* a JOB_MAILDROP waits or runs */
-    int maildrop_again;  /* files appeared while it ran */
     int stopping;
     const char *config_arg;
 };
 
-/* ---- the writer: group commit on a worker thread ---- */
-
-static void writer_kick(struct daemon *d);
-
-static void job_free(struct job *j)
-{
-    if (!j)
-        return;
-    queue_msg_free(j->msg);
-    free(j->content);
-    free(j->names);
-    free(j);
-}
-
-static void writer_submit(struct daemon *d, struct job *j)
-{
-    j->next = NULL;
-    *d->writer.pending_tail = j;
-    d->writer.pending_tail = &j->next;
-    writer_kick(d);
-}
-
-/* Builds "Received: by HOST (mtad, from userid UID);\r\n\tDATE\r\n" + content. */
-static char *with_received(const struct config *cfg, uid_t uid, const char *content, size_t len,
-                           size_t *outlen)
-{
-    char date[64], head[512];
-    int n;
-    char *out;
-
-    message_format_date(time(NULL), date, sizeof(date));
-    n = snprintf(head, sizeof(head), "Received: by %s (mtad, from userid %u);\r\n\t%s\r\n",
-                 cfg->hostname, (unsigned)uid, date);
-    if (n < 0 || (size_t)n >= sizeof(head))
-        return NULL;
-    out = malloc((size_t)n + len + 1);
-    if (!out)
-        return NULL;
-    memcpy(out, head, (size_t)n);
-    if (len)
-        memcpy(out + n, content, len);
-    *outlen = (size_t)n + len;
-    return out;
-}
-
-/* Builds the queue_msg for a validated envelope. NULL on ENOMEM. */
-static struct queue_msg *msg_from_env(const struct submit_env *e, uid_t uid, const char *origin)
-{
-    struct queue_msg *m = queue_msg_new(e->nrcpt);
-    if (!m)
-        return NULL;
-    snprintf(m->sender, sizeof(m->sender), "%s", e->sender);
-    snprintf(m->envid, sizeof(m->envid), "%s", e->envid);
-    snprintf(m->origin, sizeof(m->origin), "%s", origin);
-    m->ret = e->ret;
-    m->body = e->body;
-    m->uid = (uint32_t)uid;
-    m->arrival = queue_now();
-    for (uint32_t i = 0; i < e->nrcpt; i++) {
-        snprintf(m->rcpt[i].address, sizeof(m->rcpt[i].address), "%s", e->rcpt[i].address);
-        snprintf(m->rcpt[i].orcpt, sizeof(m->rcpt[i].orcpt), "%s", e->rcpt[i].orcpt);
-        m->rcpt[i].notify = e->rcpt[i].notify;
-    }
-    return m;
-}
-
-static void errtext(struct job *j, int rc)
-{
-    if (rc == -ENOSPC)
-        snprintf(j->err, sizeof(j->err), "4.3.1 queue full (queue_map_size or disk)");
-    else if (rc == -EIO)
-        /* LMDB reports a short write (a full disk, mostly) as EIO. */
-        snprintf(j->err, sizeof(j->err), "4.3.0 queue write error (disk full?)");
-    else if (rc == -ENOENT)
-        snprintf(j->err, sizeof(j->err), "no such message");
-    else
-        snprintf(j->err, sizeof(j->err), "queue error: %s", strerror(-rc));
-}
-
-/*
- * Reads, validates and inserts one maildrop file inside the child
- * transaction t. Returns 1 when the file is done with (imported now or
- * earlier: unlink it), 0 to leave it (incomplete), or a negative errno
- * (-EBADMSG: move it to corrupt/; else a queue error: leave it).
- */
-static int maildrop_import_one(struct daemon *d, struct queue_txn *t, int dirfd, const char *name,
-                               char *why, size_t whylen)
-{
-    struct submit_env env;
-    struct stat st;
-    char note[80];
-    char *buf = NULL, *content = NULL;
-    size_t cap, have = 0, pos = 0, len = 0;
-    struct queue_msg *m = NULL;
-    int fd = -1, rc;
-
-    submit_env_init(&env);
-    snprintf(note, sizeof(note), "maildrop:%s", name);
-    size_t nlen = 0;
-    if (queue_note_get(t, note, NULL, &nlen) == 0) {
-        rc = 1; /* committed before a crash that came before the unlink */
-        goto out;
-    }
-    fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        rc = errno == ENOENT ? 0 : -EBADMSG;
-        snprintf(why, whylen, "open: %s", strerror(errno));
-        goto out;
-    }
-    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-        rc = -EBADMSG;
-        snprintf(why, whylen, "not a regular file");
-        goto out;
-    }
-    /* mta-postdrop makes the file group-readable only once it is complete. */
-    if (!(st.st_mode & S_IRGRP)) {
-        rc = 0;
-        if (time(NULL) - st.st_mtime > MAILDROP_STALE_SECONDS) {
-            rc = -EBADMSG;
-            snprintf(why, whylen, "incomplete for over a day");
-        }
-        goto out;
-    }
-    cap = (size_t)d->cfg.max_message_size + SUBMIT_HEADER_MAX;
-    if ((uint64_t)st.st_size > cap) {
-        rc = -EBADMSG;
-        snprintf(why, whylen, "file too large");
-        goto out;
-    }
-    buf = malloc((size_t)st.st_size + 1);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    while (have < (size_t)st.st_size) {
-        ssize_t n = read(fd, buf + have, (size_t)st.st_size - have);
-        if (n <= 0) {
-            rc = -EBADMSG;
-            snprintf(why, whylen, "short read");
-            goto out;
-        }
-        have += (size_t)n;
-    }
-    /* envelope lines */
-    for (;;) {
-        char *nl = memchr(buf + pos, '\n', have - pos);
-        if (!nl) {
-            rc = -EBADMSG;
-            snprintf(why, whylen, "truncated envelope");
-            goto out;
-        }
-        rc = submit_parse_line(&env, buf + pos, (size_t)(nl - (buf + pos)), d->cfg.max_message_size,
-                               why, whylen);
-        pos = (size_t)(nl - buf) + 1;
-        if (rc == 1)
-            break;
-        if (rc < 0) {
-            rc = -EBADMSG;
-            goto out;
-        }
-    }
-    if (have - pos != env.size) {
-        rc = -EBADMSG;
-        snprintf(why, whylen, "content is %zu octets, envelope says %" PRIu64, have - pos,
-                 env.size);
-        goto out;
-    }
-    if (submit_check_content(buf + pos, env.size, why, whylen) < 0) {
-        rc = -EBADMSG;
-        goto out;
-    }
-    char origin[QUEUE_ORIGIN_MAX];
-    snprintf(origin, sizeof(origin), "maildrop uid=%u", (unsigned)st.st_uid);
-    m = msg_from_env(&env, st.st_uid, origin);
-    content = with_received(&d->cfg, st.st_uid, buf + pos, env.size, &len);
-    if (!m || !content) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((rc = queue_insert(t, m, content, len)) || (rc = queue_note_put(t, note, "", 0))) {
-        snprintf(why, whylen, "%s", strerror(-rc));
-        goto out;
-    }
-    log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, maildrop uid=%u)", m->id, m->sender,
-             len, m->nrcpt, (unsigned)st.st_uid);
-    rc = 1;
-out:
-    if (fd >= 0)
-        close(fd);
-    free(buf);
-    free(content);
-    queue_msg_free(m);
-    submit_env_free(&env);
-    return rc;
-}
-
-/* JOB_MAILDROP on the worker: import up to MAILDROP_BATCH files. */
-static void maildrop_scan(struct daemon *d, struct queue_txn *parent, struct job *j)
-{
-    DIR *dir = opendir(d->paths.maildrop);
-    struct dirent *de;
-
-    if (!dir) {
-        j->rc = -errno;
-        return;
-    }
-    j->names = calloc(MAILDROP_BATCH, sizeof(*j->names));
-    if (!j->names) {
-        closedir(dir);
-        j->rc = -ENOMEM;
-        return;
-    }
-    while ((de = readdir(dir))) {
-        struct queue_txn *t = NULL;
-        char why[256] = "";
-        int rc;
-
-        if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(*j->names))
-            continue;
-        if (j->nnames == MAILDROP_BATCH) {
-            j->more = 1;
-            break;
-        }
-        if ((rc = queue_txn_begin(d->queue, parent, 1, &t))) {
-            j->rc = rc;
-            break;
-        }
-        rc = maildrop_import_one(d, t, dirfd(dir), de->d_name, why, sizeof(why));
-        if (rc == 1) {
-            if ((rc = queue_txn_commit(t)) == 0)
-                memcpy(j->names[j->nnames++], de->d_name, strlen(de->d_name) + 1);
-        } else {
-            queue_txn_abort(t);
-        }
-        if (rc == -EBADMSG) {
-            char to[SPOOL_PATH_MAX + sizeof(de->d_name) + 2];
-            snprintf(to, sizeof(to), "%s/%s", d->paths.corrupt, de->d_name);
-            log_warn("maildrop file %s rejected (%s): moved to %s", de->d_name, why, to);
-            if (renameat(dirfd(dir), de->d_name, AT_FDCWD, to) < 0)
-                unlinkat(dirfd(dir), de->d_name, 0);
-        } else if (rc < 0) {
-            /* A queue error (map full...): leave the file for later. */
-            log_warn("maildrop file %s not imported: %s", de->d_name, strerror(-rc));
-            j->rc = rc;
-            break;
-        }
-    }
-    closedir(dir);
-}
-
-static void writer_work(uv_work_t *req)
-{
-    struct daemon *d = req->data;
-    struct queue_txn *parent = NULL;
-    struct job *j;
-    int rc = queue_txn_begin(d->queue, NULL, 1, &parent);
-
-    for (j = d->writer.running; j && rc == 0; j = j->next) {
-        struct queue_txn *t = NULL;
-        if (j->kind == JOB_MAILDROP) {
-            maildrop_scan(d, parent, j);
-            continue;
-        }
-        /* Each job in its own nested transaction: one that fails (a message
-         * too big for the map) does not take the batch down with it. */
-        if ((j->rc = queue_txn_begin(d->queue, parent, 1, &t)))
-            continue;
-        switch (j->kind) {
-        case JOB_INSERT:
-            j->rc = queue_insert(t, j->msg, j->content, j->len);
-            if (j->rc == 0)
-                memcpy(j->id, j->msg->id, QUEUE_ID_SIZE);
-            break;
-        case JOB_FLUSH:
-            j->rc = queue_flush(t, j->id[0] ? j->id : NULL, queue_now(), &j->count);
-            break;
-        case JOB_HOLD:
-            j->rc = queue_hold(t, j->id, &j->count);
-            break;
-        case JOB_RELEASE:
-            j->rc = queue_release(t, j->id, queue_now(), &j->count);
-            break;
-        case JOB_DELETE:
-            j->rc = queue_delete(t, j->id);
-            break;
-        case JOB_FORGET:
-            for (size_t i = 0; i < j->nnames && j->rc == 0; i++) {
-                char note[80];
-                snprintf(note, sizeof(note), "maildrop:%s", j->names[i]);
-                j->rc = queue_note_del(t, note);
-            }
-            break;
-        case JOB_MAILDROP:
-            break;
-        }
-        if (j->rc == 0)
-            j->rc = queue_txn_commit(t);
-        else
-            queue_txn_abort(t);
-    }
-    /* The durable point for the whole batch. */
-    if (rc == 0)
-        rc = queue_txn_commit(parent);
-    else
-        queue_txn_abort(parent);
-    for (j = d->writer.running; j; j = j->next) {
-        if (rc && j->rc == 0)
-            j->rc = rc;
-        if (j->rc)
-            errtext(j, j->rc);
-    }
-    /* Maildrop files are removed only once their messages are on disk. */
-    for (j = d->writer.running; j; j = j->next) {
-        if (j->kind != JOB_MAILDROP)
-            continue;
-        if (rc) {
-            j->nnames = 0;
-            continue;
-        }
-        int dfd = open(d->paths.maildrop, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        for (size_t i = 0; i < j->nnames; i++)
-            if (dfd < 0 || (unlinkat(dfd, j->names[i], 0) < 0 && errno != ENOENT))
-                log_warn("cannot remove maildrop file %s: %s", j->names[i], strerror(errno));
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-}
-
 static void conn_finish(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_close(struct conn *c);
 
-static void writer_done(uv_work_t *req, int status)
-{
-    struct daemon *d = req->data;
-    struct job *j = d->writer.running, *next;
+/* ---- queue changes for clients ---- */
 
-    d->writer.running = NULL;
-    d->writer.busy = 0;
-    for (; j; j = next) {
-        next = j->next;
-        switch (j->kind) {
-        case JOB_INSERT:
-            if (j->rc == 0)
-                log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, %s)", j->id,
-                         j->msg->sender, j->len, j->msg->nrcpt, j->msg->origin);
-            else
-                log_warn("submission from %s not queued: %s", j->msg->origin, j->err);
-            /* Every queue error is temporary for the submitter: the
-             * message itself was valid. */
-            if (j->conn && j->rc == 0)
-                conn_finish(j->conn, "ok %s", j->id);
-            else if (j->conn)
-                conn_finish(j->conn, "tempfail %s", j->err);
-            break;
-        case JOB_MAILDROP:
-            d->maildrop_queued = 0;
-            if (j->nnames) {
-                struct job *f = calloc(1, sizeof(*f));
-                if (f) {
-                    f->kind = JOB_FORGET;
-                    f->names = j->names;
-                    f->nnames = j->nnames;
-                    j->names = NULL;
-                    writer_submit(d, f);
-                }
-            }
-            if ((j->more || d->maildrop_again) && !d->stopping && j->rc == 0) {
-                d->maildrop_again = 0;
-                struct job *again = calloc(1, sizeof(*again));
-                if (again) {
-                    again->kind = JOB_MAILDROP;
-                    d->maildrop_queued = 1;
-                    writer_submit(d, again);
-                }
-            }
-            break;
-        case JOB_FORGET:
-            break;
-        default:
-            if (j->conn && j->rc == 0)
-                conn_finish(j->conn, "ok %u", j->count);
-            else if (j->conn)
-                conn_finish(j->conn, "fail %s", j->err);
-            break;
-        }
-        if (j->conn)
-            j->conn->job = NULL;
-        job_free(j);
+static int client_job_work(struct writer_job *wj, struct queue_txn *t)
+{
+    struct client_job *j = (struct client_job *)wj;
+    int rc = 0;
+
+    switch (j->kind) {
+    case JOB_INSERT:
+        if ((rc = queue_insert(t, j->msg, j->content, j->len)) == 0)
+            memcpy(j->id, j->msg->id, QUEUE_ID_SIZE);
+        break;
+    case JOB_FLUSH:
+        rc = queue_flush(t, j->id[0] ? j->id : NULL, queue_now(), &j->count);
+        break;
+    case JOB_HOLD:
+        rc = queue_hold(t, j->id, &j->count);
+        break;
+    case JOB_RELEASE:
+        rc = queue_release(t, j->id, queue_now(), &j->count);
+        break;
+    case JOB_DELETE:
+        rc = queue_delete(t, j->id);
+        break;
     }
-    writer_kick(d);
+    return rc;
 }
 
-static void daemon_finish(struct daemon *d);
-
-static void writer_kick(struct daemon *d)
+static void client_job_done(struct writer_job *wj, int rc)
 {
-    if (d->writer.busy)
-        return;
-    if (!d->writer.pending) {
-        if (d->stopping)
-            daemon_finish(d);
-        return;
+    struct client_job *j = (struct client_job *)wj;
+
+    if (j->kind == JOB_INSERT) {
+        if (rc == 0)
+            log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, %s)", j->id, j->msg->sender,
+                     j->len, j->msg->nrcpt, j->msg->origin);
+        else
+            log_warn("submission from %s not queued: %s", j->msg->origin, intake_strerror(rc));
+        /* Every queue error is temporary for the submitter: the message
+         * itself was valid. */
+        if (j->conn && rc == 0)
+            conn_finish(j->conn, "ok %s", j->id);
+        else if (j->conn)
+            conn_finish(j->conn, "tempfail %s", intake_strerror(rc));
+    } else if (j->conn) {
+        if (rc == 0)
+            conn_finish(j->conn, "ok %u", j->count);
+        else
+            conn_finish(j->conn, "fail %s", intake_strerror(rc));
     }
-    d->writer.running = d->writer.pending;
-    d->writer.pending = NULL;
-    d->writer.pending_tail = &d->writer.pending;
-    d->writer.busy = 1;
-    d->writer.work.data = d;
-    if (uv_queue_work(d->loop, &d->writer.work, writer_work, writer_done) != 0) {
-        /* Cannot happen with a valid loop; fail the jobs rather than hang. */
-        d->writer.busy = 0;
-        log_error("cannot start the queue writer");
-    }
+    if (j->conn)
+        j->conn->job = NULL;
+    queue_msg_free(j->msg);
+    free(j->content);
+    free(j);
 }
 
-static void maildrop_request(struct daemon *d)
+static struct client_job *client_job_new(struct daemon *d, enum job_kind kind)
 {
-    struct job *j;
-    if (d->stopping)
-        return;
-    if (d->maildrop_queued) {
-        d->maildrop_again = 1;
-        return;
-    }
-    if (!(j = calloc(1, sizeof(*j))))
-        return;
-    j->kind = JOB_MAILDROP;
-    d->maildrop_queued = 1;
-    writer_submit(d, j);
+    struct client_job *j = calloc(1, sizeof(*j));
+    if (!j)
+        return NULL;
+    j->d = d;
+    j->kind = kind;
+    j->base.work = client_job_work;
+    j->base.done = client_job_done;
+    return j;
 }
 
 /* ---- connections ---- */
@@ -650,7 +264,7 @@ static int privileged(const struct conn *c)
 static void conn_command(struct conn *c, char *line)
 {
     struct daemon *d = c->d;
-    struct job *j;
+    struct client_job *j;
     char *arg = strchr(line, ' ');
     enum job_kind kind;
 
@@ -683,11 +297,10 @@ static void conn_command(struct conn *c, char *line)
         conn_fail(c, "fail", "invalid queue id");
         return;
     }
-    if (!(j = calloc(1, sizeof(*j)))) {
+    if (!(j = client_job_new(d, kind))) {
         conn_fail(c, "tempfail", "out of memory");
         return;
     }
-    j->kind = kind;
     if (arg)
         snprintf(j->id, sizeof(j->id), "%s", arg);
     j->conn = c;
@@ -697,7 +310,7 @@ static void conn_command(struct conn *c, char *line)
     if (kind == JOB_FLUSH)
         log_info("queue flush requested by uid %u%s%s", (unsigned)c->uid, arg ? " for " : "",
                  arg ? arg : "");
-    writer_submit(d, j);
+    writer_submit(d->writer, &j->base);
 }
 
 /* The submission is complete: validate the content and queue the insert. */
@@ -705,22 +318,17 @@ static void conn_submission_done(struct conn *c)
 {
     struct daemon *d = c->d;
     char err[256], origin[QUEUE_ORIGIN_MAX];
-    struct job *j;
+    struct client_job *j;
 
     if (submit_check_content(c->content, c->env.size, err, sizeof(err)) < 0) {
         conn_fail(c, "fail", err);
         return;
     }
-    if (!(j = calloc(1, sizeof(*j)))) {
-        conn_fail(c, "tempfail", "out of memory");
-        return;
-    }
     snprintf(origin, sizeof(origin), "local uid=%u", (unsigned)c->uid);
-    j->kind = JOB_INSERT;
-    j->msg = msg_from_env(&c->env, c->uid, origin);
-    j->content = with_received(&d->cfg, c->uid, c->content, c->env.size, &j->len);
-    if (!j->msg || !j->content) {
-        job_free(j);
+    if (!(j = client_job_new(d, JOB_INSERT)) ||
+        intake_prepare(&d->cfg, &c->env, c->uid, origin, c->content, c->env.size, &j->msg,
+                       &j->content, &j->len) != 0) {
+        free(j);
         conn_fail(c, "tempfail", "out of memory");
         return;
     }
@@ -730,7 +338,7 @@ static void conn_submission_done(struct conn *c)
     c->job = j;
     c->state = CONN_WAIT;
     uv_read_stop((uv_stream_t *)&c->pipe);
-    writer_submit(d, j);
+    writer_submit(d->writer, &j->base);
 }
 
 static void conn_feed(struct conn *c, const char *p, size_t n)
@@ -859,24 +467,20 @@ static void on_connection(uv_stream_t *server, int status)
     uv_read_start((uv_stream_t *)&c->pipe, on_alloc, on_read);
 }
 
-/* ---- maildrop watching ---- */
-
-static void on_maildrop_event(uv_fs_event_t *h, const char *filename, int events, int status)
-{
-    maildrop_request(h->data);
-}
-
-static void on_maildrop_timer(uv_timer_t *t)
-{
-    maildrop_request(t->data);
-}
-
 /* ---- start, stop, signals ---- */
 
-static void daemon_finish(struct daemon *d)
+/* Writer idle: when stopping, everything is committed; stop the loop so
+ * that run() can close the queue. */
+static void on_writer_idle(void *arg)
 {
-    /* Everything is committed; stop the loop so main can close the queue. */
-    uv_stop(d->loop);
+    struct daemon *d = arg;
+    if (d->stopping)
+        uv_stop(d->loop);
+}
+
+static void on_maildrop_imported(void *arg)
+{
+    (void)arg; /* delivery picks new mail up from the schedule */
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -890,15 +494,15 @@ static void daemon_stop(struct daemon *d)
     d->stopping = 1;
     log_info("stopping");
     uv_close((uv_handle_t *)&d->server, on_handle_closed);
-    if (!uv_is_closing((uv_handle_t *)&d->maildrop_watch))
-        uv_close((uv_handle_t *)&d->maildrop_watch, on_handle_closed);
-    uv_close((uv_handle_t *)&d->maildrop_timer, on_handle_closed);
+    maildrop_stop(d->maildrop);
+    d->maildrop = NULL;
     /* Submissions still being read are dropped (their clients fall back to
      * the maildrop); those waiting for a commit get their answer. */
     for (struct conn *c = d->conns; c; c = c->next)
         if (c->state != CONN_WAIT)
             conn_close(c);
-    writer_kick(d);
+    if (writer_idle(d->writer))
+        uv_stop(d->loop);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -920,7 +524,7 @@ static void on_signal(uv_signal_t *s, int signum)
         log_close();
         log_open(d->cfg.log, "mtad", d->cfg.hostname);
         log_info("configuration reloaded from %s", cfg.path[0] ? cfg.path : "built-in defaults");
-        maildrop_request(d);
+        maildrop_request(d->maildrop);
         return;
     }
     daemon_stop(d);
@@ -1036,18 +640,17 @@ static int run(struct daemon *d)
         log_info("%u recipients were in flight at the last stop and are due again", recovered);
 
     d->loop = uv_default_loop();
-    d->writer.pending_tail = &d->writer.pending;
+    if (!(d->writer = writer_new(d->loop, d->queue))) {
+        log_error("out of memory");
+        return 1;
+    }
+    writer_on_idle(d->writer, on_writer_idle, d);
     if ((rc = daemon_listen(d))) {
         log_error("cannot listen on %s: %s", d->paths.sock, uv_strerror(rc));
         return 1;
     }
-    uv_fs_event_init(d->loop, &d->maildrop_watch);
-    d->maildrop_watch.data = d;
-    if (uv_fs_event_start(&d->maildrop_watch, on_maildrop_event, d->paths.maildrop, 0) != 0)
-        log_warn("cannot watch %s; scanning it every minute", d->paths.maildrop);
-    uv_timer_init(d->loop, &d->maildrop_timer);
-    d->maildrop_timer.data = d;
-    uv_timer_start(&d->maildrop_timer, on_maildrop_timer, MAILDROP_RESCAN_MS, MAILDROP_RESCAN_MS);
+    d->maildrop =
+        maildrop_start(d->loop, d->writer, d->queue, &d->cfg, &d->paths, on_maildrop_imported, d);
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
@@ -1057,7 +660,6 @@ static int run(struct daemon *d)
     uv_signal_start(&d->sighup, on_signal, SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 
-    maildrop_request(d);
     log_info("daemon started -- version %s, configuration %s, queue %s", MTA_VERSION,
              d->cfg.path[0] ? d->cfg.path : "built-in defaults", d->paths.dir);
     uv_run(d->loop, UV_RUN_DEFAULT);
@@ -1070,6 +672,7 @@ static int run(struct daemon *d)
         conn_close(c);
     uv_run(d->loop, UV_RUN_DEFAULT);
     uv_loop_close(d->loop);
+    writer_free(d->writer);
     queue_close(d->queue);
     unlink(d->paths.sock);
     close(d->lock_fd);

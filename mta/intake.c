@@ -1,0 +1,73 @@
+/*
+ * intake.c - from a validated submission to a queue message (see intake.h).
+ *
+ * Trust: env and content were validated by submit.c before they got here.
+ */
+#include "intake.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "message.h"
+
+int intake_prepare(const struct config *cfg, const struct submit_env *env, uid_t uid,
+                   const char *origin, const char *content, size_t len, struct queue_msg **msg,
+                   char **stored, size_t *stored_len)
+{
+    struct queue_msg *m = NULL;
+    char date[64], head[512], *out = NULL;
+    int n;
+
+    *msg = NULL;
+    *stored = NULL;
+    message_format_date(time(NULL), date, sizeof(date));
+    n = snprintf(head, sizeof(head), "Received: by %s (mtad, from userid %u);\r\n\t%s\r\n",
+                 cfg->hostname, (unsigned)uid, date);
+    if (n < 0 || (size_t)n >= sizeof(head))
+        return -EINVAL;
+    if (!(m = queue_msg_new(env->nrcpt)) || !(out = malloc((size_t)n + len + 1)))
+        goto fail;
+    memcpy(out, head, (size_t)n);
+    if (len)
+        memcpy(out + n, content, len);
+    snprintf(m->sender, sizeof(m->sender), "%s", env->sender);
+    snprintf(m->envid, sizeof(m->envid), "%s", env->envid);
+    snprintf(m->origin, sizeof(m->origin), "%s", origin);
+    m->ret = env->ret;
+    m->body = env->body;
+    m->uid = (uint32_t)uid;
+    m->arrival = queue_now();
+    for (uint32_t i = 0; i < env->nrcpt; i++) {
+        snprintf(m->rcpt[i].address, sizeof(m->rcpt[i].address), "%s", env->rcpt[i].address);
+        snprintf(m->rcpt[i].orcpt, sizeof(m->rcpt[i].orcpt), "%s", env->rcpt[i].orcpt);
+        m->rcpt[i].notify = env->rcpt[i].notify;
+    }
+    *msg = m;
+    *stored = out;
+    *stored_len = (size_t)n + len;
+    return 0;
+fail:
+    queue_msg_free(m);
+    free(out);
+    return -ENOMEM;
+}
+
+const char *intake_strerror(int rc)
+{
+    switch (rc) {
+    case -ENOSPC:
+        return "4.3.1 queue full (queue_map_size or disk)";
+    case -EIO:
+        /* LMDB reports a short write (a full disk, mostly) as EIO. */
+        return "4.3.0 queue write error (disk full?)";
+    case -ENOENT:
+        return "no such message";
+    case -ENOMEM:
+        return "4.3.0 out of memory";
+    default:
+        return "4.3.0 queue error";
+    }
+}
