@@ -20,9 +20,11 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -57,27 +59,49 @@ enum config_type {
     CONFIG_TYPE_LOG,           /* "stderr", "syslog" or an absolute path */
     CONFIG_TYPE_GROUP,         /* group name */
     CONFIG_TYPE_SIZE,          /* byte count with optional k/M/G suffix, in [min, max] */
+    CONFIG_TYPE_ENUM,          /* one of the row's choices, stored as the word */
+    CONFIG_TYPE_RESOLVERS,     /* "ip[:port],[ipv6][:port]"; empty: /etc/resolv.conf */
+    CONFIG_TYPE_UINT,          /* decimal number in [min, max] */
+    CONFIG_TYPE_DURATION,      /* seconds, with optional s/m/h/d/w suffix, in [min, max] */
+    CONFIG_TYPE_DURATION_LIST, /* comma-separated durations, each in [min, max] */
 };
 
 struct config_key {
     const char *name;
     enum config_type type;
-    size_t offset; /* of the field in struct config */
-    size_t size;   /* of the field: bounds every copy into it */
+    size_t offset;              /* of the field in struct config */
+    size_t size;                /* of the field: bounds every copy into it */
+    size_t count_offset;        /* CONFIG_TYPE_DURATION_LIST: of the field counting entries */
+    const char *const *choices; /* CONFIG_TYPE_ENUM: the accepted words, NULL at the end */
     const char *default_text;
-    uint64_t min, max; /* CONFIG_TYPE_SIZE only */
+    uint64_t min, max; /* SIZE, UINT, DURATION; DURATION_LIST: of each entry */
     const char *help;
 };
 
 /*
- * The _Generic selections make a row whose field has the wrong C type fail
- * to compile, instead of writing a size into a string or the other way.
+ * The field macros give offset, size, count_offset and choices. The
+ * _Generic selection in CONFIG_OFFSET makes a row whose field has the wrong
+ * C type fail to compile, instead of writing a number into a string or the
+ * other way.
  */
-#define STRING_FIELD(f)                                                                            \
-    _Generic(((struct config *)0)->f, char *: offsetof(struct config, f)),                         \
-        sizeof(((struct config *)0)->f)
-#define SIZE_FIELD(f)                                                                              \
-    _Generic(((struct config *)0)->f, uint64_t : offsetof(struct config, f)), sizeof(uint64_t)
+#define CONFIG_OFFSET(f, type) _Generic(((struct config *)0)->f, type : offsetof(struct config, f))
+#define STRING_FIELD(f) CONFIG_OFFSET(f, char *), sizeof(((struct config *)0)->f), 0, NULL
+#define ENUM_FIELD(f, words) CONFIG_OFFSET(f, char *), sizeof(((struct config *)0)->f), 0, words
+#define UINT64_FIELD(f) CONFIG_OFFSET(f, uint64_t), sizeof(uint64_t), 0, NULL
+#define LIST_FIELD(f, count)                                                                       \
+    CONFIG_OFFSET(f, uint64_t *), sizeof(((struct config *)0)->f), CONFIG_OFFSET(count, size_t),   \
+        NULL
+
+#define MINUTE ((uint64_t)60)
+#define HOUR (60 * MINUTE)
+#define DAY (24 * HOUR)
+#define WEEK (7 * DAY)
+
+/* c-ares takes any number; more than a few only slows down a failing lookup. */
+#define CONFIG_RESOLVERS_MAX 8
+
+static const char *const config_on_off[] = {"on", "off", NULL};
+static const char *const config_inet_protocols[] = {"all", "ipv4", "ipv6", NULL};
 
 static const struct config_key config_keys[] = {
     {"hostname", CONFIG_TYPE_HOST_NAME, STRING_FIELD(hostname), "", 0, 0,
@@ -86,7 +110,7 @@ static const struct config_key config_keys[] = {
      "domain that completes bare local names; empty: hostname after its first dot"},
     {"queue_dir", CONFIG_TYPE_PATH, STRING_FIELD(queue_dir), "/var/spool/mta", 0, 0,
      "directory of the queue database, the maildrop and the daemon socket"},
-    {"max_message_size", CONFIG_TYPE_SIZE, SIZE_FIELD(max_message_size), "35M", KIB, 2 * GIB,
+    {"max_message_size", CONFIG_TYPE_SIZE, UINT64_FIELD(max_message_size), "35M", KIB, 2 * GIB,
      "largest message accepted, headers and body"},
     {"aliases", CONFIG_TYPE_PATH_OR_EMPTY, STRING_FIELD(aliases), "/etc/aliases", 0, 0,
      "aliases(5) file for bare local names; empty: no aliases"},
@@ -94,8 +118,57 @@ static const struct config_key config_keys[] = {
      "where to log: stderr, syslog or an absolute file path"},
     {"setgid_group", CONFIG_TYPE_GROUP, STRING_FIELD(setgid_group), "mtadrop", 0, 0,
      "group of the maildrop directory, held only by mta-postdrop"},
-    {"queue_map_size", CONFIG_TYPE_SIZE, SIZE_FIELD(queue_map_size), "4G", MIB, TIB,
+    {"queue_map_size", CONFIG_TYPE_SIZE, UINT64_FIELD(queue_map_size), "4G", MIB, TIB,
      "most the queue database may hold on disk; past it, submissions are deferred"},
+
+    /* Delivery. Defaults are written as config_dump() writes them. */
+    {"delivery", CONFIG_TYPE_ENUM, ENUM_FIELD(delivery, config_on_off), "on", 0, 0,
+     "on: deliver queued mail; off: keep it queued and deliver nothing"},
+    {"dns_servers", CONFIG_TYPE_RESOLVERS, STRING_FIELD(dns_servers), "", 0, 0,
+     "resolvers to ask (ip, ip:port, [ipv6], [ipv6]:port, comma-separated); empty: "
+     "/etc/resolv.conf"},
+    {"inet_protocols", CONFIG_TYPE_ENUM, ENUM_FIELD(inet_protocols, config_inet_protocols), "all",
+     0, 0, "address families used to reach MX hosts: all, ipv4 or ipv6"},
+    {"smtp_port", CONFIG_TYPE_UINT, UINT64_FIELD(smtp_port), "25", 1, 65535,
+     "TCP port of the MX hosts"},
+    {"smtp_connect_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_connect_timeout), "30s", 1,
+     HOUR, "time allowed to open the TCP connection"},
+    {"smtp_helo_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_helo_timeout), "5m", 1, HOUR,
+     "wait for the greeting and for the reply to EHLO or HELO"},
+    {"smtp_mail_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_mail_timeout), "5m", 1, HOUR,
+     "wait for the reply to MAIL FROM"},
+    {"smtp_rcpt_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_rcpt_timeout), "5m", 1, HOUR,
+     "wait for the reply to RCPT TO"},
+    {"smtp_data_init_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_data_init_timeout), "2m", 1,
+     HOUR, "wait for the 354 reply to DATA"},
+    {"smtp_data_xfer_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_data_xfer_timeout), "3m", 1,
+     HOUR, "longest stall while sending the message content"},
+    {"smtp_data_done_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_data_done_timeout), "10m", 1,
+     HOUR, "wait for the reply to the final dot"},
+    {"smtp_quit_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(smtp_quit_timeout), "5m", 1, HOUR,
+     "wait for the reply to QUIT"},
+    {"retry_schedule", CONFIG_TYPE_DURATION_LIST, LIST_FIELD(retry_schedule, retry_schedule_count),
+     "5m,10m,20m,40m,1h,2h,4h", 1, WEEK, "delays between delivery attempts; the last one repeats"},
+    {"max_queue_lifetime", CONFIG_TYPE_DURATION, UINT64_FIELD(max_queue_lifetime), "5d", MINUTE,
+     100 * DAY, "after this long in the queue, a message still undelivered bounces"},
+    {"delay_warning_time", CONFIG_TYPE_DURATION, UINT64_FIELD(delay_warning_time), "4h", 0,
+     100 * DAY, "tell the sender once a message has waited this long; 0: never"},
+    {"max_connections", CONFIG_TYPE_UINT, UINT64_FIELD(max_connections), "100", 1, 100000,
+     "outbound SMTP connections open at once, in all"},
+    {"max_connections_per_destination", CONFIG_TYPE_UINT,
+     UINT64_FIELD(max_connections_per_destination), "20", 1, 10000,
+     "outbound SMTP connections open at once to one destination domain"},
+    {"max_recipients_per_transaction", CONFIG_TYPE_UINT,
+     UINT64_FIELD(max_recipients_per_transaction), "100", 1, 1000,
+     "recipients given in one SMTP transaction"},
+    {"max_messages_per_connection", CONFIG_TYPE_UINT, UINT64_FIELD(max_messages_per_connection),
+     "100", 1, 100000, "messages sent over one connection before it is closed"},
+    {"connection_idle_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(connection_idle_timeout), "5s",
+     1, HOUR, "an outbound connection idle this long is closed"},
+    {"smtp_max_addresses", CONFIG_TYPE_UINT, UINT64_FIELD(smtp_max_addresses), "5", 1, 50,
+     "MX host addresses tried in one delivery attempt"},
+    {"throttle_pause", CONFIG_TYPE_DURATION, UINT64_FIELD(throttle_pause), "1m", 1, DAY,
+     "first pause of a destination that asks us to slow down"},
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -176,19 +249,41 @@ static bool config__is_group_name(const char *s)
     return true;
 }
 
+/*
+ * Reads the decimal digits at the start of the len bytes at s into *out and
+ * their count into *used. Returns 0, -EINVAL when s does not start with a
+ * digit, or -ERANGE when the number is past UINT64_MAX (*used still counts
+ * every digit, so that the caller can check what follows).
+ */
+static int config__parse_digits(const char *s, size_t len, size_t *used, uint64_t *out)
+{
+    uint64_t n = 0;
+    size_t i = 0;
+    bool overflow = false;
+
+    for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
+        unsigned digit = (unsigned)(s[i] - '0');
+        if (n > (UINT64_MAX - digit) / 10)
+            overflow = true;
+        else
+            n = n * 10 + digit;
+    }
+    if (i == 0)
+        return -EINVAL;
+    *used = i;
+    *out = n;
+    return overflow ? -ERANGE : 0;
+}
+
 int config_parse_size(const char *text, uint64_t *out)
 {
     uint64_t n = 0, unit = 1;
     const char *p = text;
+    size_t used = 0;
 
-    if (!(*p >= '0' && *p <= '9'))
+    if (config__parse_digits(text, strlen(text), &used, &n) != 0)
         return -EINVAL;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned digit = (unsigned)(*p - '0');
-        if (n > (UINT64_MAX - digit) / 10)
-            return -EINVAL;
-        n = n * 10 + digit;
-    }
+    p += used;
     switch (*p) {
     case '\0':
         break;
@@ -233,6 +328,86 @@ static void config__format_size(uint64_t n, char *buf, size_t len)
     snprintf(buf, len, "%" PRIu64, n);
 }
 
+static const struct {
+    uint64_t seconds;
+    char suffix;
+} config_duration_units[] = {{WEEK, 'w'}, {DAY, 'd'}, {HOUR, 'h'}, {MINUTE, 'm'}, {1, 's'}};
+
+#define CONFIG_DURATION_UNIT_COUNT (sizeof config_duration_units / sizeof config_duration_units[0])
+
+/*
+ * Parses the len bytes at s as a duration: digits, then at most one of the
+ * suffixes s, m, h, d, w (none means seconds). Only lower case, so that
+ * "5M" is not taken for minutes by someone who meant a size. Returns 0
+ * with *out in seconds, -EINVAL when the text is not a duration, or
+ * -ERANGE when it is one but does not fit in 64 bits.
+ */
+static int config__parse_duration(const char *s, size_t len, uint64_t *out)
+{
+    uint64_t n = 0, unit = 1;
+    size_t used = 0;
+    int rc = config__parse_digits(s, len, &used, &n);
+
+    if (rc == -EINVAL)
+        return -EINVAL;
+    if (used < len) {
+        size_t u = 0;
+        while (u < CONFIG_DURATION_UNIT_COUNT && config_duration_units[u].suffix != s[used])
+            u++;
+        if (u == CONFIG_DURATION_UNIT_COUNT || used + 1 != len)
+            return -EINVAL;
+        unit = config_duration_units[u].seconds;
+    }
+    if (rc == -ERANGE || n > UINT64_MAX / unit)
+        return -ERANGE;
+    *out = n * unit;
+    return 0;
+}
+
+/* Writes seconds in the largest unit that divides them exactly: 300 -> "5m", 0 -> "0". */
+static void config__format_duration(uint64_t seconds, char *buf, size_t len)
+{
+    if (seconds == 0) {
+        snprintf(buf, len, "0");
+        return;
+    }
+    for (size_t i = 0; i < CONFIG_DURATION_UNIT_COUNT; i++) {
+        if (seconds % config_duration_units[i].seconds == 0) {
+            snprintf(buf, len, "%" PRIu64 "%c", seconds / config_duration_units[i].seconds,
+                     config_duration_units[i].suffix);
+            return;
+        }
+    }
+}
+
+/* Writes a list of durations as "5m,10m,1h", cut short if buf is too small. */
+static void config__format_duration_list(const uint64_t *list, size_t count, char *buf, size_t len)
+{
+    char one[32];
+    size_t used = 0;
+    int n;
+
+    buf[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        config__format_duration(list[i], one, sizeof one);
+        n = snprintf(buf + used, len - used, "%s%s", i > 0 ? "," : "", one);
+        if (n < 0 || (size_t)n >= len - used)
+            return;
+        used += (size_t)n;
+    }
+}
+
+/* A plain decimal number: 0, -EINVAL when it is not one, -ERANGE past 64 bits. */
+static int config__parse_uint(const char *text, uint64_t *out)
+{
+    size_t used = 0, len = strlen(text);
+    int rc = config__parse_digits(text, len, &used, out);
+
+    if (rc == -EINVAL || used != len)
+        return -EINVAL;
+    return rc;
+}
+
 static int config__copy_string(const struct config_key *key, struct config *cfg, const char *value,
                                char *why, size_t whylen)
 {
@@ -249,12 +424,251 @@ static int config__copy_string(const struct config_key *key, struct config *cfg,
     return 0;
 }
 
+/*
+ * Copies len bytes of text taken from the file into shown (CONFIG_KEY_SHOWN
+ * + 4 bytes) for an error message: cut to CONFIG_KEY_SHOWN bytes with
+ * "..." after, control bytes replaced by '?', so that the message stays
+ * on one readable line.
+ */
+static void config__shown(char *shown, const char *text, size_t len)
+{
+    size_t n = len < CONFIG_KEY_SHOWN ? len : CONFIG_KEY_SHOWN;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)text[i];
+        shown[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    shown[n] = '\0';
+    if (len > n)
+        strcat(shown, "...");
+}
+
+/* Narrows the len bytes at *s to what lies between the blanks at either end. */
+static void config__trim_span(const char **s, size_t *len)
+{
+    while (*len > 0 && config__is_space(**s)) {
+        (*s)++;
+        (*len)--;
+    }
+    while (*len > 0 && config__is_space((*s)[*len - 1]))
+        (*len)--;
+}
+
+static int config__set_enum(const struct config_key *key, struct config *cfg, const char *value,
+                            char *why, size_t whylen)
+{
+    size_t n = 0, used;
+
+    for (; key->choices[n]; n++) {
+        if (strcmp(value, key->choices[n]) == 0)
+            return config__copy_string(key, cfg, value, why, whylen);
+    }
+    /* "expected on or off", "expected all, ipv4 or ipv6" */
+    used = (size_t)snprintf(why, whylen, "expected");
+    for (size_t i = 0; i < n && used < whylen; i++) {
+        const char *sep = i == 0 ? " " : i + 1 < n ? ", " : " or ";
+        used += (size_t)snprintf(why + used, whylen - used, "%s%s", sep, key->choices[i]);
+    }
+    return -EINVAL;
+}
+
+#define CONFIG_RESOLVER_FORMS "ip, ip:port, [ipv6] or [ipv6]:port"
+
+/*
+ * Checks one dns_servers entry (len bytes at s, blanks trimmed) and writes
+ * it to out as c-ares reads it: the address as inet_ntop() writes it, IPv6
+ * in brackets, and always a port ("192.0.2.1:53", "[2001:db8::1]:53").
+ */
+static int config__parse_resolver(const char *s, size_t len, char *out, size_t outlen, char *why,
+                                  size_t whylen)
+{
+    char shown[CONFIG_KEY_SHOWN + 4], text[INET6_ADDRSTRLEN];
+    unsigned char addr[sizeof(struct in6_addr)];
+    const char *host = s, *rest;
+    size_t hostlen, colons = 0, used = 0;
+    uint64_t port = 53;
+    int family = AF_INET, rc;
+
+    config__shown(shown, s, len);
+    if (len == 0) {
+        config__error(why, whylen, "empty entry in the list");
+        return -EINVAL;
+    }
+    if (s[0] == '[') {
+        rest = memchr(s, ']', len);
+        if (!rest)
+            goto bad;
+        family = AF_INET6;
+        host = s + 1;
+        hostlen = (size_t)(rest - host);
+        rest++;
+    } else {
+        for (size_t i = 0; i < len; i++)
+            colons += s[i] == ':';
+        if (colons > 1) {
+            config__error(why, whylen,
+                          "\"%s\": write an IPv6 address in brackets, as in [::1] or [::1]:53",
+                          shown);
+            return -EINVAL;
+        }
+        rest = memchr(s, ':', len);
+        hostlen = rest ? (size_t)(rest - s) : len;
+        if (!rest)
+            rest = s + len;
+    }
+    /* rest runs to the end of the entry: nothing, or ":port". */
+    if (hostlen >= sizeof text)
+        goto bad;
+    memcpy(text, host, hostlen);
+    text[hostlen] = '\0';
+    if (inet_pton(family, text, addr) != 1)
+        goto bad;
+    if (rest < s + len) {
+        if (rest[0] != ':')
+            goto bad;
+        rest++;
+        rc = config__parse_digits(rest, (size_t)(s + len - rest), &used, &port);
+        if (rc == -EINVAL || rest + used != s + len)
+            goto bad;
+        if (rc == -ERANGE || port < 1 || port > 65535) {
+            config__error(why, whylen, "\"%s\": the port must be between 1 and 65535", shown);
+            return -EINVAL;
+        }
+    }
+    if (!inet_ntop(family, addr, text, sizeof text))
+        goto bad;
+    if (family == AF_INET6)
+        rc = snprintf(out, outlen, "[%s]:%" PRIu64, text, port);
+    else
+        rc = snprintf(out, outlen, "%s:%" PRIu64, text, port);
+    if (rc < 0 || (size_t)rc >= outlen)
+        goto bad;
+    return 0;
+
+bad:
+    config__error(why, whylen, "\"%s\": expected %s", shown, CONFIG_RESOLVER_FORMS);
+    return -EINVAL;
+}
+
+static int config__set_resolvers(const struct config_key *key, struct config *cfg,
+                                 const char *value, char *why, size_t whylen)
+{
+    /* Room for CONFIG_RESOLVERS_MAX entries as long as "[IPv6]:65535,". */
+    char list[CONFIG_RESOLVERS_MAX * (INET6_ADDRSTRLEN + 8)];
+    const char *p = value, *comma;
+    size_t used = 0, count = 0, len;
+
+    list[0] = '\0';
+    while (value[0] != '\0') {
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        config__trim_span(&p, &len);
+        if (++count > CONFIG_RESOLVERS_MAX) {
+            config__error(why, whylen, "more than %d servers", CONFIG_RESOLVERS_MAX);
+            return -EINVAL;
+        }
+        if (count > 1)
+            list[used++] = ',';
+        if (config__parse_resolver(p, len, list + used, sizeof list - used, why, whylen) != 0)
+            return -EINVAL;
+        used += strlen(list + used);
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return config__copy_string(key, cfg, list, why, whylen);
+}
+
+#define CONFIG_DURATION_ERR "expected a duration like 30s, 5m, 4h or 5d"
+
+static void config__range_error(const struct config_key *key, char *why, size_t whylen)
+{
+    char min[32], max[32];
+
+    if (key->type == CONFIG_TYPE_SIZE) {
+        config__format_size(key->min, min, sizeof min);
+        config__format_size(key->max, max, sizeof max);
+    } else if (key->type == CONFIG_TYPE_UINT) {
+        snprintf(min, sizeof min, "%" PRIu64, key->min);
+        snprintf(max, sizeof max, "%" PRIu64, key->max);
+    } else {
+        config__format_duration(key->min, min, sizeof min);
+        config__format_duration(key->max, max, sizeof max);
+    }
+    config__error(why, whylen, "must be between %s and %s", min, max);
+}
+
+static int config__set_duration_list(const struct config_key *key, struct config *cfg,
+                                     const char *value, char *why, size_t whylen)
+{
+    uint64_t list[CONFIG_LIST_MAX];
+    size_t capacity = key->size / sizeof list[0], count = 0, len;
+    const char *p = value, *comma;
+    char shown[CONFIG_KEY_SHOWN + 4], range[CONFIG_WHY_MAX];
+    int rc;
+
+    if (capacity > CONFIG_LIST_MAX) /* the field outgrew CONFIG_LIST_MAX: a bug here */
+        capacity = CONFIG_LIST_MAX;
+    if (value[0] == '\0') {
+        config__error(why, whylen, "expected a comma-separated list of durations like 5m,1h");
+        return -EINVAL;
+    }
+    for (;;) {
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        config__trim_span(&p, &len);
+        config__shown(shown, p, len);
+        if (len == 0) {
+            config__error(why, whylen, "empty entry in the list");
+            return -EINVAL;
+        }
+        if (count == capacity) {
+            config__error(why, whylen, "more than %zu entries", capacity);
+            return -EINVAL;
+        }
+        rc = config__parse_duration(p, len, &list[count]);
+        if (rc == -EINVAL) {
+            config__error(why, whylen, "\"%s\": " CONFIG_DURATION_ERR, shown);
+            return -EINVAL;
+        }
+        if (rc == -ERANGE || list[count] < key->min || list[count] > key->max) {
+            config__range_error(key, range, sizeof range);
+            config__error(why, whylen, "\"%s\": %s", shown, range);
+            return -EINVAL;
+        }
+        count++;
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    /* Zero the unused entries too, so that equal settings give equal structs. */
+    memset((char *)cfg + key->offset, 0, key->size);
+    memcpy((char *)cfg + key->offset, list, count * sizeof list[0]);
+    memcpy((char *)cfg + key->count_offset, &count, sizeof count);
+    return 0;
+}
+
+/*
+ * Stores a number that parsed (rc 0) or was too large for 64 bits (rc
+ * -ERANGE) if it lies in key's range.
+ */
+static int config__set_number(const struct config_key *key, struct config *cfg, uint64_t number,
+                              int rc, char *why, size_t whylen)
+{
+    if (rc != 0 || number < key->min || number > key->max) {
+        config__range_error(key, why, whylen);
+        return -EINVAL;
+    }
+    memcpy((char *)cfg + key->offset, &number, sizeof number);
+    return 0;
+}
+
 /* Checks value against key's type and stores it; -EINVAL with why set if bad. */
 static int config__set(const struct config_key *key, struct config *cfg, const char *value,
                        char *why, size_t whylen)
 {
-    uint64_t size;
-    char min[32], max[32];
+    uint64_t number = 0;
+    int rc = 0;
 
     switch (key->type) {
     case CONFIG_TYPE_HOST_NAME:
@@ -295,20 +709,33 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         }
         return config__copy_string(key, cfg, value, why, whylen);
     case CONFIG_TYPE_SIZE:
-        if (config_parse_size(value, &size) != 0) {
+        if (config_parse_size(value, &number) != 0) {
             config__error(why, whylen,
                           "expected a size: a number with an optional k, M or G suffix "
                           "(powers of 1024)");
             return -EINVAL;
         }
-        if (size < key->min || size > key->max) {
-            config__format_size(key->min, min, sizeof min);
-            config__format_size(key->max, max, sizeof max);
-            config__error(why, whylen, "must be between %s and %s", min, max);
+        return config__set_number(key, cfg, number, 0, why, whylen);
+    case CONFIG_TYPE_ENUM:
+        return config__set_enum(key, cfg, value, why, whylen);
+    case CONFIG_TYPE_RESOLVERS:
+        return config__set_resolvers(key, cfg, value, why, whylen);
+    case CONFIG_TYPE_UINT:
+        rc = config__parse_uint(value, &number);
+        if (rc == -EINVAL) {
+            config__error(why, whylen, "expected a number (decimal digits only)");
             return -EINVAL;
         }
-        memcpy((char *)cfg + key->offset, &size, sizeof size);
-        return 0;
+        return config__set_number(key, cfg, number, rc, why, whylen);
+    case CONFIG_TYPE_DURATION:
+        rc = config__parse_duration(value, strlen(value), &number);
+        if (rc == -EINVAL) {
+            config__error(why, whylen, CONFIG_DURATION_ERR);
+            return -EINVAL;
+        }
+        return config__set_number(key, cfg, number, rc, why, whylen);
+    case CONFIG_TYPE_DURATION_LIST:
+        return config__set_duration_list(key, cfg, value, why, whylen);
     }
     config__error(why, whylen, "internal error: key of unknown type");
     return -EINVAL;
@@ -325,26 +752,18 @@ static const struct config_key *config__find(const char *name)
 
 /*
  * Reports "path:line: key: what" (or "path:line: what" when keylen is 0).
- * The key comes from the file, so it is cut short and its control bytes
- * replaced, to keep the message on one readable line.
+ * The key comes from the file, so it is shown through config__shown().
  */
 static void config__line_error(char *err, size_t errlen, const char *path, size_t lineno,
                                const char *key, size_t keylen, const char *what)
 {
     char shown[CONFIG_KEY_SHOWN + 4];
-    size_t n = keylen < CONFIG_KEY_SHOWN ? keylen : CONFIG_KEY_SHOWN;
 
     if (keylen == 0) {
         config__error(err, errlen, "%s:%zu: %s", path, lineno, what);
         return;
     }
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)key[i];
-        shown[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    shown[n] = '\0';
-    if (keylen > n)
-        strcat(shown, "...");
+    config__shown(shown, key, keylen);
     config__error(err, errlen, "%s:%zu: %s: %s", path, lineno, shown, what);
 }
 
@@ -602,17 +1021,44 @@ int config_init(struct config *cfg, const char *cli_path, char *err, size_t errl
 
 void config_dump(const struct config *cfg, FILE *out)
 {
-    char size[32];
-    uint64_t bytes;
+    /* Room for a list of CONFIG_LIST_MAX 64-bit numbers with a suffix and a comma each. */
+    char text[CONFIG_LIST_MAX * 24];
+    uint64_t number, list[CONFIG_LIST_MAX];
+    size_t count;
 
     for (size_t i = 0; i < CONFIG_KEY_COUNT; i++) {
         const struct config_key *key = &config_keys[i];
-        const char *value = (const char *)cfg + key->offset;
+        const char *field = (const char *)cfg + key->offset, *value = text;
 
-        if (key->type == CONFIG_TYPE_SIZE) {
-            memcpy(&bytes, value, sizeof bytes);
-            config__format_size(bytes, size, sizeof size);
-            value = size;
+        switch (key->type) {
+        case CONFIG_TYPE_SIZE:
+            memcpy(&number, field, sizeof number);
+            config__format_size(number, text, sizeof text);
+            break;
+        case CONFIG_TYPE_UINT:
+            memcpy(&number, field, sizeof number);
+            snprintf(text, sizeof text, "%" PRIu64, number);
+            break;
+        case CONFIG_TYPE_DURATION:
+            memcpy(&number, field, sizeof number);
+            config__format_duration(number, text, sizeof text);
+            break;
+        case CONFIG_TYPE_DURATION_LIST:
+            memcpy(&count, (const char *)cfg + key->count_offset, sizeof count);
+            if (count > CONFIG_LIST_MAX || count * sizeof list[0] > key->size)
+                count = 0; /* not from config_load(): write an invalid value, not garbage */
+            memcpy(list, field, count * sizeof list[0]);
+            config__format_duration_list(list, count, text, sizeof text);
+            break;
+        case CONFIG_TYPE_HOST_NAME:
+        case CONFIG_TYPE_PATH:
+        case CONFIG_TYPE_PATH_OR_EMPTY:
+        case CONFIG_TYPE_LOG:
+        case CONFIG_TYPE_GROUP:
+        case CONFIG_TYPE_ENUM:
+        case CONFIG_TYPE_RESOLVERS:
+            value = field;
+            break;
         }
         /* No trailing blank after '=' for an empty value. */
         fprintf(out, "%s =%s%s\n", key->name, value[0] ? " " : "", value);

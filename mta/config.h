@@ -49,8 +49,7 @@ struct config {
     uint64_t smtp_port;
     /* RFC 5321 4.5.3.2 timeouts. */
     uint64_t smtp_connect_timeout, smtp_helo_timeout, smtp_mail_timeout, smtp_rcpt_timeout,
-        smtp_data_init_timeout, smtp_data_xfer_timeout, smtp_data_done_timeout,
-        smtp_quit_timeout;
+        smtp_data_init_timeout, smtp_data_xfer_timeout, smtp_data_done_timeout, smtp_quit_timeout;
     /* Delays between attempts; the last one repeats. */
     uint64_t retry_schedule[CONFIG_LIST_MAX];
     size_t retry_schedule_count;

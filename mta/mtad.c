@@ -35,6 +35,8 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dns.h"
+#include "engine.h"
 #include "intake.h"
 #include "log.h"
 #include "maildrop.h"
@@ -96,6 +98,9 @@ struct daemon {
     struct queue *queue;
     struct writer *writer;
     struct maildrop *maildrop;
+    struct dns *dns;
+    struct engine *engine; /* NULL with delivery = off */
+    int engine_stopped;
     int lock_fd;
     uv_pipe_t server;
     uv_signal_t sigterm, sigint, sighup;
@@ -140,6 +145,8 @@ static void client_job_done(struct writer_job *wj, int rc)
 {
     struct client_job *j = (struct client_job *)wj;
 
+    if (rc == 0 && j->kind != JOB_DELETE && j->kind != JOB_HOLD)
+        engine_kick(j->d->engine); /* new or newly due mail */
     if (j->kind == JOB_INSERT) {
         if (rc == 0)
             log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, %s)", j->id, j->msg->sender,
@@ -282,7 +289,15 @@ static void conn_command(struct conn *c, char *line)
         kind = JOB_RELEASE;
     else if (strcmp(line, "delete") == 0)
         kind = JOB_DELETE;
-    else if (strcmp(line, "ping") == 0) {
+    else if (strcmp(line, "status") == 0) {
+        char buf[2048];
+        if (d->engine)
+            engine_status(d->engine, buf, sizeof(buf));
+        else
+            snprintf(buf, sizeof(buf), "delivery off");
+        conn_fail(c, "ok", buf);
+        return;
+    } else if (strcmp(line, "ping") == 0) {
         conn_fail(c, "ok", MTA_VERSION);
         return;
     } else {
@@ -474,13 +489,24 @@ static void on_connection(uv_stream_t *server, int status)
 static void on_writer_idle(void *arg)
 {
     struct daemon *d = arg;
-    if (d->stopping)
+    if (d->stopping && d->engine_stopped)
+        uv_stop(d->loop);
+}
+
+/* The engine handed its last results to the writer: once those are
+ * committed, the loop can stop. */
+static void on_engine_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->engine_stopped = 1;
+    if (writer_idle(d->writer))
         uv_stop(d->loop);
 }
 
 static void on_maildrop_imported(void *arg)
 {
-    (void)arg; /* delivery picks new mail up from the schedule */
+    struct daemon *d = arg;
+    engine_kick(d->engine);
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -501,8 +527,10 @@ static void daemon_stop(struct daemon *d)
     for (struct conn *c = d->conns; c; c = c->next)
         if (c->state != CONN_WAIT)
             conn_close(c);
-    if (writer_idle(d->writer))
-        uv_stop(d->loop);
+    if (d->engine)
+        engine_stop(d->engine, on_engine_stopped, d);
+    else
+        on_engine_stopped(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -649,6 +677,20 @@ static int run(struct daemon *d)
         log_error("cannot listen on %s: %s", d->paths.sock, uv_strerror(rc));
         return 1;
     }
+    if (!strcmp(d->cfg.delivery, "on")) {
+        struct dns_options dopt = {0};
+        dopt.servers = d->cfg.dns_servers[0] ? d->cfg.dns_servers : NULL;
+        if ((rc = dns_new(d->loop, &dopt, &d->dns)) != 0) {
+            log_error("cannot start the resolver: %s", strerror(-rc));
+            return 1;
+        }
+        if (!(d->engine = engine_new(d->loop, d->writer, &d->cfg, d->dns))) {
+            log_error("out of memory");
+            return 1;
+        }
+    } else {
+        log_warn("delivery = off: mail is queued, nothing is delivered");
+    }
     d->maildrop =
         maildrop_start(d->loop, d->writer, d->queue, &d->cfg, &d->paths, on_maildrop_imported, d);
     uv_signal_init(d->loop, &d->sigterm);
@@ -670,7 +712,9 @@ static int run(struct daemon *d)
     uv_close((uv_handle_t *)&d->sighup, NULL);
     for (struct conn *c = d->conns; c; c = c->next)
         conn_close(c);
+    dns_free(d->dns);
     uv_run(d->loop, UV_RUN_DEFAULT);
+    engine_free(d->engine);
     uv_loop_close(d->loop);
     writer_free(d->writer);
     queue_close(d->queue);

@@ -84,6 +84,8 @@ EOF
         echo "queue_dir = $T/spool"
         echo "aliases = $T/aliases"
         echo "log = $T/mtad.log"
+        # The queue alone: scenarios about delivery turn it on.
+        echo "delivery = off"
         local line
         for line in "$@"; do echo "$line"; done
     } >"$T/mta.conf"
