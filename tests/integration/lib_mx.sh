@@ -1,0 +1,183 @@
+# lib_mx.sh - real peers for delivery scenarios: a dnsmasq serving the
+# test zones, and private Postfix instances as receiving MX hosts that
+# store what they get in maildirs. Source after lib.sh:
+#
+#   . "$(dirname "$0")/lib.sh"; . "$(dirname "$0")/lib_mx.sh"
+#   setup_delivery                      # config: delivery on, our DNS, port 2525
+#   start_dns --mx-host=a.test,mx1.a.test,10 --host-record=mx1.a.test,127.0.0.2
+#   start_postfix mx1 127.0.0.2 a.test  # accepts any user@a.test into $T/mx1/mail
+#   start_mtad; echo ... | "$SENDMAIL" x@a.test
+#   wait_delivered mx1 1                # one message in mx1's maildirs
+#
+# Every process started here is stopped by PID (Postfix by its master's
+# PID and its MAIL_CONFIG) in lib.sh's cleanup, which calls mx_cleanup.
+DNS_PORT=${DNS_PORT:-5399}
+MX_PORT=2525
+declare -a MX_NAMES=()
+DNS_PID=""
+
+command -v postfix >/dev/null || skip "postfix is not installed (scripts/deps.sh --test)"
+[ -x /usr/sbin/dnsmasq ] || skip "dnsmasq is not installed (package dnsmasq-base)"
+
+# setup_delivery [extra config lines]: setup with delivery towards our peers.
+setup_delivery() {
+    setup "delivery = on" "dns_servers = 127.0.0.1:$DNS_PORT" "smtp_port = $MX_PORT" \
+        "smtp_connect_timeout = 5s" "$@"
+}
+
+# start_dns DNSMASQ_OPTIONS...: an authoritative-looking dnsmasq on
+# 127.0.0.1:$DNS_PORT; every name under .test that it does not know is
+# NXDOMAIN.
+start_dns() {
+    /usr/sbin/dnsmasq -k --port="$DNS_PORT" --listen-address=127.0.0.1 --bind-interfaces \
+        --no-resolv --no-hosts --pid-file= --local=/test/ --log-facility="$T/dnsmasq.log" \
+        "$@" &
+    DNS_PID=$!
+    local i
+    for i in $(seq 50); do
+        ss -Hlun "sport = :$DNS_PORT" | grep -q "127.0.0.1:$DNS_PORT" && return 0
+        kill -0 "$DNS_PID" 2>/dev/null || fail "dnsmasq exited: $(cat "$T/dnsmasq.log" 2>/dev/null)"
+        sleep 0.1
+    done
+    fail "dnsmasq did not start"
+}
+
+# restart_dns OPTIONS...: new records.
+restart_dns() {
+    [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null && wait "$DNS_PID" 2>/dev/null
+    start_dns "$@"
+}
+
+# start_postfix NAME IP DOMAINS [main.cf lines...]: a private Postfix on
+# IP:2525 that accepts mail for DOMAINS (space-separated) into
+# $T/NAME/mail/DOMAIN/ (maildir, one file per message) and logs to
+# $T/NAME/maillog.
+start_postfix() {
+    local name=$1 ip=$2 domains=$3 dir="$T/$1"
+    shift 3
+    mkdir -p "$dir/etc" "$dir/spool" "$dir/data" "$dir/mail"
+    chown postfix "$dir/data"
+    chown nobody:nogroup "$dir/mail"
+    local d maps=""
+    : >"$dir/etc/vmailbox"
+    for d in $domains; do
+        echo "@$d $d/" >>"$dir/etc/vmailbox"
+    done
+    cat >"$dir/etc/main.cf" <<EOF
+compatibility_level = 3.6
+queue_directory = $dir/spool
+data_directory = $dir/data
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = postfix-$name
+maillog_file = $dir/maillog
+myhostname = $name.mx.test
+mydestination =
+relay_domains =
+# the smtpd address is in master.cf; Postfix looks for $ip on an interface otherwise
+inet_interfaces = all
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+virtual_mailbox_domains = $domains
+virtual_mailbox_base = $dir/mail
+virtual_mailbox_maps = texthash:$dir/etc/vmailbox
+virtual_uid_maps = static:65534
+virtual_gid_maps = static:65534
+virtual_mailbox_limit = 0
+message_size_limit = 52428800
+smtpd_recipient_restrictions = check_recipient_access texthash:$dir/etc/rcpt_access, permit
+biff = no
+append_dot_mydomain = no
+alias_maps =
+alias_database =
+local_recipient_maps =
+EOF
+    : >"$dir/etc/rcpt_access"
+    local line
+    for line in "$@"; do echo "$line" >>"$dir/etc/main.cf"; done
+    cat >"$dir/etc/master.cf" <<EOF
+$ip:$MX_PORT inet n - n - - smtpd
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+virtual   unix  -       n       n       -       -       virtual
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    script -eqc "postfix -c $dir/etc check" /dev/null >>"$dir/start.log" 2>&1 || fail "postfix check $name: $(cat "$dir/start.log")"
+    postfix -c "$dir/etc" start >>"$dir/start.log" 2>&1 || fail "postfix start $name: $(cat "$dir/start.log")"
+    MX_NAMES+=("$name")
+    local i
+    for i in $(seq 100); do
+        ss -Hltn "sport = :$MX_PORT" | grep -q "$ip:$MX_PORT" && return 0
+        sleep 0.1
+    done
+    fail "postfix $name did not listen on $ip:$MX_PORT"
+}
+
+# postfix_access NAME "address-or-domain ACTION" ...: sets the receiver's
+# check_recipient_access table (e.g. "slow@a.test 450 4.2.1 try later")
+# and reloads it.
+postfix_access() {
+    local name=$1 dir="$T/$1"
+    shift
+    printf '%s\n' "$@" >"$dir/etc/rcpt_access"
+    postfix -c "$dir/etc" reload >>"$dir/start.log" 2>&1 || fail "postfix reload $name"
+    sleep 1 # smtpd processes pick the new table up as they restart
+}
+
+stop_postfix() {
+    local dir="$T/$1" mp p
+    [ -f "$dir/spool/pid/master.pid" ] || return 0
+    mp=$(tr -dc 0-9 <"$dir/spool/pid/master.pid")
+    postfix -c "$dir/etc" stop >/dev/null 2>&1
+    for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+    # stragglers of this instance only (master exports MAIL_CONFIG to its children)
+    for p in /proc/[0-9]*; do
+        grep -qzx "MAIL_CONFIG=$dir/etc" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
+    done
+    return 0
+}
+
+# received NAME: the message files NAME has stored, one path per line.
+received() {
+    find "$T/$1/mail" -type f -path '*/new/*' 2>/dev/null | sort
+}
+
+# wait_delivered NAME COUNT [SECONDS]: until NAME has stored COUNT messages.
+wait_delivered() {
+    local end=$((SECONDS + ${3:-30}))
+    while [ "$(received "$1" | wc -l)" -lt "$2" ]; do
+        [ $SECONDS -lt $end ] || fail "$1 has $(received "$1" | wc -l) messages, want $2"
+        sleep 0.2
+    done
+}
+
+# connections NAME: how many SMTP connections NAME's smtpd accepted.
+connections() {
+    grep -c "postfix-$1/smtpd\[[0-9]*\]: connect from" "$T/$1/maillog" 2>/dev/null || echo 0
+}
+
+mx_cleanup() {
+    local n
+    for n in "${MX_NAMES[@]}"; do stop_postfix "$n"; done
+    [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null && wait "$DNS_PID" 2>/dev/null
+    return 0
+}
+trap 'rc=$?; mx_cleanup; (exit $rc); cleanup' EXIT
