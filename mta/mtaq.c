@@ -212,8 +212,22 @@ int main(int argc, char **argv)
         }
         if (!strcmp(cmd, "list"))
             rc = qview_list(t, stdout, json);
-        else if (!strcmp(cmd, "stats"))
-            rc = qview_stats(t, stdout, json);
+        else if (!strcmp(cmd, "stats")) {
+            /* The daemon's live state (connections, paused destinations),
+             * when it runs: it is not in the queue. */
+            char live[2048];
+            int have = spool_request(&paths, "status", live, sizeof(live)) == SPOOL_OK;
+            rc = qview_stats(t, stdout, json, have ? live : NULL);
+            if (have && rc == 0 && !json) {
+                printf("\ndaemon:\n");
+                for (char *p = live, *semi; p; p = semi ? semi + 2 : NULL) {
+                    semi = strstr(p, "; ");
+                    if (semi)
+                        *semi = 0;
+                    printf("  %s\n", p);
+                }
+            }
+        }
         else if (!strcmp(cmd, "cat")) {
             const void *data;
             size_t len;

@@ -455,7 +455,7 @@ static int domain_cmp(const void *a, const void *b)
     return strcasecmp(x->name, y->name);
 }
 
-int qview_stats(struct queue_txn *t, FILE *out, int json)
+int qview_stats(struct queue_txn *t, FILE *out, int json, const char *live)
 {
     static const uint8_t shown[] = {QUEUE_READY, QUEUE_DEFERRED, QUEUE_HELD, QUEUE_INFLIGHT};
     struct queue_stats st;
@@ -490,7 +490,12 @@ int qview_stats(struct queue_txn *t, FILE *out, int json)
                         dt.slots[i].by_state[shown[s]]);
             fputc('}', out);
         }
-        fprintf(out, "]}\n");
+        fprintf(out, "]");
+        if (live) {
+            fprintf(out, ",\"daemon\":");
+            jstr(out, live);
+        }
+        fprintf(out, "}\n");
     } else {
         fprintf(out, "messages:   %" PRIu64 " (%" PRIu64 " bytes)\n", st.messages, st.bytes);
         fprintf(out, "recipients:");

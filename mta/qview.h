@@ -24,8 +24,9 @@ int qview_list(struct queue_txn *t, FILE *out, int json);
  * Returns 0 or -ENOENT. */
 int qview_show(struct queue_txn *t, const char *id, FILE *out, int json);
 
-/* Counts by recipient state and by destination domain. */
-int qview_stats(struct queue_txn *t, FILE *out, int json);
+/* Counts by recipient state and by destination domain; live (may be
+ * NULL) is the daemon's status line, added to the JSON as "daemon". */
+int qview_stats(struct queue_txn *t, FILE *out, int json, const char *live);
 
 /* Writes s as a JSON string literal (quotes included). */
 void qview_json_string(FILE *out, const char *s, size_t len);
