@@ -443,6 +443,7 @@ static void dest_throttle(struct engine *e, struct dest *d, const char *why)
     d->paused_until = now + d->pause_s;
     d->limit = d->limit > 1 ? d->limit / 2 : 1;
     d->successes = 0;
+    d->dead = 0; /* the pause decides now; after it, connections are tried afresh */
     snprintf(d->pause_reason, sizeof(d->pause_reason), "%s", why);
     log_warn("%s: destination paused for %us, concurrency %u: %s", d->domain, d->pause_s, d->limit,
              why);
@@ -755,6 +756,7 @@ static void dest_pump(struct engine *e, struct dest *d)
     }
     if (d->paused_until > queue_now()) {
         struct delivery *dl;
+        d->dead = 0; /* after the pause, connections are tried afresh */
         while ((dl = dest_pop(d)))
             delivery_postpone(e, dl, d->paused_until);
         return;
