@@ -738,6 +738,13 @@ static void dest_pump(struct engine *e, struct dest *d)
 {
     if (e->stopping)
         return;
+    if (d->paused_until > queue_now()) {
+        struct delivery *dl;
+        d->dead = 0; /* after the pause, connections are tried afresh */
+        while ((dl = dest_pop(d)))
+            delivery_postpone(e, dl, d->paused_until);
+        return;
+    }
     if (d->dead) {
         if (d->nsessions)
             return; /* wait for the others to succeed or fail */
@@ -752,13 +759,6 @@ static void dest_pump(struct engine *e, struct dest *d)
                           d->dead_error.text[0] ? d->dead_error.text : "no MX host answered",
                           d->dead_relay[0] ? d->dead_relay : NULL, NULL);
         d->dead = 0;
-        return;
-    }
-    if (d->paused_until > queue_now()) {
-        struct delivery *dl;
-        d->dead = 0; /* after the pause, connections are tried afresh */
-        while ((dl = dest_pop(d)))
-            delivery_postpone(e, dl, d->paused_until);
         return;
     }
     /* Idle sessions first: connection reuse. */
