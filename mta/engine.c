@@ -282,7 +282,7 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
             j->now >= msg->arrival + (int64_t)cfg->max_queue_lifetime) {
             o->outcome = QUEUE_OUTCOME_BOUNCED;
             char text[sizeof(o->text)];
-            snprintf(text, sizeof(text), "message expired after %" PRIu64 "s in the queue: %s",
+            snprintf(text, sizeof(text), "message expired after %" PRIu64 "s in the queue: %.400s",
                      cfg->max_queue_lifetime, o->text);
             snprintf(o->text, sizeof(o->text), "%s", text);
             snprintf(o->status, sizeof(o->status), "4.4.7");

@@ -223,9 +223,22 @@ int submit_parse_line(struct submit_env *e, const char *line, size_t len, uint64
         char addr[QUEUE_ADDRESS_MAX], notify[40], orcpt[QUEUE_ORCPT_MAX];
         uint8_t nbits = 0;
         int rc;
-        if (next_word(&p, addr, sizeof(addr)) <= 0 || next_word(&p, notify, sizeof(notify)) <= 0 ||
-            next_word(&p, orcpt, sizeof(orcpt)) <= 0 || *p)
+        /* NOTIFY and ORCPT never hold a space; the address may (a quoted
+         * local part), so the two are taken from the end of the line. */
+        const char *sp2 = strrchr(p, ' '), *sp1 = NULL;
+        if (sp2)
+            for (const char *q = sp2 - 1; q >= p && !sp1; q--)
+                if (*q == ' ')
+                    sp1 = q;
+        if (!sp1 || sp1 == p || (size_t)(sp1 - p) >= sizeof(addr) ||
+            (size_t)(sp2 - sp1 - 1) >= sizeof(notify) || strlen(sp2 + 1) >= sizeof(orcpt) ||
+            sp2 == sp1 + 1 || !sp2[1])
             FAIL(-EINVAL, "malformed rcpt line");
+        memcpy(addr, p, (size_t)(sp1 - p));
+        addr[sp1 - p] = 0;
+        memcpy(notify, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+        notify[sp2 - sp1 - 1] = 0;
+        snprintf(orcpt, sizeof(orcpt), "%s", sp2 + 1);
         if (strcmp(notify, "-") != 0 && submit_parse_notify(notify, &nbits) != 0)
             FAIL(-EINVAL, "invalid NOTIFY for %s", addr);
         rc = submit_env_add_rcpt(e, addr, nbits, strcmp(orcpt, "-") ? orcpt : NULL);

@@ -6,7 +6,9 @@
  *
  *   sender ADDRESS            (empty after the space = null sender "<>")
  *   rcpt ADDRESS NOTIFY ORCPT (NOTIFY: "-" or never|success,failure,delay;
- *                              ORCPT: "-" or the RFC 3461 value; repeatable)
+ *                              ORCPT: "-" or the RFC 3461 value; repeatable;
+ *                              the last two never hold a space, the address
+ *                              may: "a b"@example.com)
  *   envid VALUE               (optional)
  *   ret full|hdrs             (optional)
  *   body 7bit|8bitmime        (optional)

@@ -10,9 +10,10 @@ BUILD="gcc pkg-config meson ninja-build libuv1-dev libbearssl-dev libc-ares-dev 
        libsodium-dev libcrypt-dev"
 # Tests start real programs: Postfix (receiving MX hosts, smtp-sink and
 # smtp-source for benchmarks), bsd-mailx and git send-email as clients,
-# LMDB tools, python3 for checks; util-linux/procps for setpriv and pgrep.
+# LMDB tools, python3 for checks; util-linux/procps for setpriv and pgrep;
+# clang's libFuzzer for the fuzz targets.
 TEST="postfix bsd-mailx git git-email libmailtools-perl swaks python3 lmdb-utils util-linux procps
-      dnsmasq-base python3-dkim opendkim-tools"
+      dnsmasq-base python3-dkim opendkim-tools clang libclang-rt-14-dev"
 
 want=$BUILD
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test.sh - the README's second command (and what CI runs): install
 # dependencies, build, run every test (unit and integration), then the
-# same suite again in an AddressSanitizer + UndefinedBehaviorSanitizer build.
+# same suite again in an AddressSanitizer + UndefinedBehaviorSanitizer build,
+# and a short run of each libFuzzer target.
 set -eu
 cd "$(dirname "$0")/.."
 scripts/deps.sh --test
@@ -15,3 +16,7 @@ meson test -C build --print-errorlogs
 ninja -C build-asan
 ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
     meson test -C build-asan --print-errorlogs --timeout-multiplier 3
+
+# Every parser that reads outside bytes, fuzzed briefly (longer by hand:
+# FUZZ_SECONDS=300 tests/fuzz/run.sh).
+FUZZ_SECONDS=${FUZZ_SECONDS:-15} tests/fuzz/run.sh

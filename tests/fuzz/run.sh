@@ -2,7 +2,7 @@
 # run.sh - builds the libFuzzer targets in build-fuzz (clang, -Dfuzz=true)
 # and runs each one for FUZZ_SECONDS (default 30).
 #
-# Usage: tests/fuzz/run.sh [TARGET...]     (TARGET: submit message address config)
+# Usage: tests/fuzz/run.sh [TARGET...]     (TARGET: submit message address config reply)
 #
 # Each target starts from its seed corpus tests/fuzz/corpus/TARGET (read,
 # never written) and a working corpus build-fuzz/fuzz/corpus/TARGET that
@@ -19,7 +19,7 @@ root=$(cd "$here/../.." && pwd)
 build="$root/build-fuzz"
 seconds=${FUZZ_SECONDS:-30}
 timeout=${FUZZ_TIMEOUT:-10}
-targets=${*:-submit message address config}
+targets=${*:-submit message address config reply}
 
 cd "$root" || exit 2
 if [ ! -f "$build/build.ninja" ]; then
