@@ -18,9 +18,11 @@
 #    an mtad with "delivery = off", which then stops; t0 is the start of
 #    an mtad with "delivery = on" on that queue, so its start, its queue
 #    scan and its DNS lookups count against it.
-#  - Postfix: the same message file injected with Postfix's sendmail
-#    (WRITERS in parallel); a header_checks HOLD keeps every message on
-#    hold; t0 is "postsuper -H ALL; postqueue -f" on the running instance.
+#  - Postfix: the same message file injected over SMTP into its smtpd on
+#    127.0.4.1:10025 (WRITERS sessions in parallel; its sendmail/postdrop
+#    path manages only tens per second on a busy 2-core box); a
+#    header_checks HOLD keeps every message on hold; t0 is
+#    "postsuper -H ALL; postqueue -f" on the running instance.
 # mtad's peak RSS is VmHWM from /proc at the end of its timed run;
 # Postfix's memory is the peak sum of PSS over master and its children
 # (sampled every 0.5 s), for context.
@@ -50,6 +52,8 @@ TIMEOUT=${TIMEOUT:-300}
 TMPBASE=${TMPBASE:-/var/tmp}
 DNS_PORT=${DNS_PORT:-5431}
 KEEP=${KEEP:-0}
+INJ_IP=127.0.4.1
+INJ_PORT=10025
 SINK_IP=127.0.4.2
 SLOW_IP=127.0.4.3
 PORT=2525
@@ -69,8 +73,8 @@ for b in postfix postconf postsuper postqueue smtp-sink; do
 done
 [ -x "$DNSMASQ" ] || die "missing $DNSMASQ (dnsmasq-base)"
 [ -x "$B/mta/mtad" ] || die "no $B/mta/mtad: build first (ninja -C build)"
-for hp in "$SINK_IP:$PORT" "$SLOW_IP:$PORT"; do
-    ! ss -Hltn "sport = :$PORT" | awk '{print $4}' | grep -qxE "(${hp%:*}|0\.0\.0\.0|\*):$PORT" ||
+for hp in "$SINK_IP:$PORT" "$SLOW_IP:$PORT" "$INJ_IP:$INJ_PORT"; do
+    ! ss -Hltn "sport = :${hp##*:}" | awk '{print $4}' | grep -qxE "(${hp%:*}|0\.0\.0\.0|\*):${hp##*:}" ||
         die "$hp already in use"
 done
 ! ss -Hlun "sport = :$DNS_PORT" | grep -q . || die "udp port $DNS_PORT in use (set DNS_PORT)"
@@ -266,9 +270,11 @@ local_recipient_maps =
 local_transport = error:5.1.1 local delivery disabled in benchmark
 alias_maps =
 alias_database =
-inet_interfaces = 127.0.0.1
+# the smtpd address is in master.cf
+inet_interfaces = all
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
+smtpd_relay_restrictions = permit_mynetworks, reject
 transport_maps = texthash:$PFCONF/transport
 header_checks = regexp:$PFCONF/hold
 biff = no
@@ -282,6 +288,7 @@ EOF
 echo "*   smtp:[$SINK_IP]:$PORT" >"$PFCONF/transport"
 echo "/^Subject:/ HOLD benchmark: released at t0" >"$PFCONF/hold"
 cat >"$PFCONF/master.cf" <<EOF
+$INJ_IP:$INJ_PORT inet n - n - - smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
@@ -309,8 +316,28 @@ postfix -c "$PFCONF" start >"$T/pf/start.log" 2>&1 || die "postfix start: $(cat 
 for _ in $(seq 50); do [ -s "$PFQ/pid/master.pid" ] && break; sleep 0.1; done
 PF_MASTER=$(tr -dc 0-9 <"$PFQ/pid/master.pid")
 pf_version=$(postconf -c "$PFCONF" -h mail_version)
-log "postfix $pf_version: queueing $N messages on hold, $WRITERS writers (its sendmail)"
-inject /usr/sbin/sendmail "$N" "d%d.bench.test" "$DOMAINS" -C "$PFCONF" || die "postfix sendmail failed"
+for _ in $(seq 50); do ss -Hltn "sport = :$INJ_PORT" | grep -q "$INJ_IP:$INJ_PORT" && break; sleep 0.1; done
+log "postfix $pf_version: queueing $N messages on hold, $WRITERS SMTP sessions"
+"$PY" - "$INJ_IP" "$INJ_PORT" "$N" "d%d.bench.test" "$DOMAINS" "$WRITERS" "$T/msg" <<'PYEOF' ||
+import smtplib, sys, threading
+host, port, n, fmt, ndom, writers, path = sys.argv[1:]
+n, ndom, writers = int(n), int(ndom), int(writers)
+msg = open(path, "rb").read().replace(b"\n", b"\r\n")  # the same bytes mtad queued
+errors = []
+def writer(w):
+    try:
+        s = smtplib.SMTP(host, int(port))
+        for i in range(w, n, writers):
+            s.sendmail("root@bench.example", ["user%d@%s" % (i, fmt % (i % ndom + 1))], msg)
+        s.quit()
+    except Exception as e:
+        errors.append(repr(e))
+ts = [threading.Thread(target=writer, args=(w,)) for w in range(writers)]
+for t in ts: t.start()
+for t in ts: t.join()
+sys.exit("; ".join(errors[:3]) if errors else 0)
+PYEOF
+    die "injection into postfix failed"
 held() { find "$PFQ/hold" -type f 2>/dev/null | wc -l; }
 for _ in $(seq 600); do [ "$(held)" -ge "$N" ] && break; sleep 0.1; done
 [ "$(held)" = "$N" ] || die "postfix holds $(held) messages, want $N"

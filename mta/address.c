@@ -721,3 +721,20 @@ int address_list_parse(const char *value, size_t len, int (*cb)(void *arg, const
     ps.arg = arg;
     return address__parse_list(&ps);
 }
+
+int address_hostname_valid(const char *h)
+{
+    size_t n = strnlen(h, ADDRESS_DOMAIN_MAX + 1);
+
+    if (n == 0 || n > ADDRESS_DOMAIN_MAX || h[0] == '.' || h[n - 1] == '.')
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = h[i];
+        if (c == '.' && h[i + 1] == '.')
+            return 0;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_'))
+            return 0;
+    }
+    return 1;
+}

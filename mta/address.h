@@ -25,6 +25,13 @@
 int address_validate(const char *addr, const char **why);
 
 /*
+ * Checks a host name as used on the right of Message-ID and in reports:
+ * 1..255 octets of letters, digits, '-', '_' and '.', no empty label.
+ * Returns 1 when valid, else 0.
+ */
+int address_hostname_valid(const char *h);
+
+/*
  * Checks a bare local name as used on the sendmail command line and in
  * /etc/aliases ("root", "john.doe"): 1..64 octets, valid local part, no '@'.
  * Returns 0 or -EINVAL.

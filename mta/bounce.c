@@ -20,6 +20,8 @@
  * can be checked against them before anything is assembled.
  */
 #include "bounce.h"
+
+#include "address.h"
 #include "message.h"
 
 #include <errno.h>
@@ -214,25 +216,6 @@ static void clean(char out[CLEAN_MAX], const char *in, size_t inmax)
         out[o++] = c > ' ' && c < 0x7f ? (char)c : '?';
     }
     out[o] = '\0';
-}
-
-/* RFC 1123 host name characters in dot-separated labels (as message.c). */
-static int hostname_valid(const char *h)
-{
-    size_t i, n = strnlen(h, HOSTNAME_MAX + 1);
-
-    if (n == 0 || n > HOSTNAME_MAX || h[0] == '.' || h[n - 1] == '.')
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = h[i];
-
-        if (c == '.' && h[i + 1] == '.')
-            return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
 }
 
 /* RFC 3463: class "." subject "." detail, class 2, 4 or 5, 1-3 digits each. */
@@ -495,8 +478,8 @@ int bounce_build(enum bounce_kind kind, const struct queue_msg *msg, const char 
 
     *out = NULL;
     *outlen = 0;
-    if (n == 0 || !msg || !rcpts || (!content && len) || !hostname || !hostname_valid(hostname) ||
-        (unsigned)kind > BOUNCE_RELAYED)
+    if (n == 0 || !msg || !rcpts || (!content && len) || !hostname ||
+        !address_hostname_valid(hostname) || (unsigned)kind > BOUNCE_RELAYED)
         return -EINVAL;
     clean(sender, msg->sender, sizeof msg->sender);
     if (!sender[0])

@@ -626,31 +626,13 @@ size_t message_format_date(time_t t, char *out, size_t len)
     return strlen(out);
 }
 
-/* Message-ID right-hand side: a dot-atom of host name characters. */
-static int hostname_is_valid(const char *h)
-{
-    size_t i, n = strlen(h);
-
-    if (n == 0 || n > ADDRESS_DOMAIN_MAX || h[0] == '.' || h[n - 1] == '.')
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = h[i];
-        if (c == '.' && h[i + 1] == '.')
-            return 0;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 static int format_message_id(char *buf, size_t size, time_t now, const char *hostname)
 {
     unsigned long long rnd;
     struct tm tm;
     int n;
 
-    if (!hostname_is_valid(hostname) || !gmtime_r(&now, &tm))
+    if (!address_hostname_valid(hostname) || !gmtime_r(&now, &tm))
         return -EINVAL;
     if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return errno ? -errno : -EIO;
