@@ -1,5 +1,5 @@
 /*
- * mtad.c - the daemon: the only writer of the queue.
+ * mtad.c - the daemon: the only writer of the queue, and the deliverer.
  *
  * Local programs hand messages over a UNIX socket (public/mtad.sock); the
  * daemon validates each submission, adds a Received header and commits it
@@ -7,8 +7,10 @@
  * disk. Submissions that arrive while a commit is running wait and share
  * the next one (group commit), so the fsync cost is per batch, not per
  * message. Commits run on a libuv worker thread so that the loop never
- * waits for the disk. Files left in maildrop/ while the daemon was down are
- * imported the same way.
+ * waits for the disk (writer.c). Files left in maildrop/ while the daemon
+ * was down are imported the same way (maildrop.c). The delivery engine
+ * (engine.c) takes due mail from the same queue and delivers it to each
+ * domain's MX hosts.
  *
  * SECURITY: anyone on the host may connect to the socket and write to the
  * maildrop (through mta-postdrop), so every byte from them is hostile: the
