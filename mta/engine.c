@@ -81,6 +81,7 @@ struct dest {
     unsigned nsessions;
     unsigned limit;
     int64_t paused_until;
+    int64_t remember_until; /* keep pause_s and limit until then */
     unsigned pause_s;
     char pause_reason[256];
     unsigned successes;
@@ -168,7 +169,10 @@ static struct dest *dest_get(struct engine *e, const char *domain, int create)
 static void dest_maybe_free(struct engine *e, struct dest *d)
 {
     struct dest **pp;
-    if (d->head || d->sessions || d->resolving || d->paused_until > queue_now())
+    int64_t now = queue_now();
+    /* A destination that throttled us is remembered for a while, so that
+     * the next pause doubles and concurrency recovers gradually. */
+    if (d->head || d->sessions || d->resolving || d->paused_until > now || d->remember_until > now)
         return;
     for (pp = &e->buckets[dest_hash(d->domain)]; *pp; pp = &(*pp)->hnext)
         if (*pp == d) {
@@ -195,6 +199,7 @@ static struct delivery *dest_pop(struct dest *d)
 
 struct rcpt_outcome {
     uint32_t idx;
+    int skipped; /* deleted by the operator meanwhile: nothing recorded */
     enum queue_outcome outcome;
     int postpone; /* give back without an attempt, due at when */
     int64_t when;
@@ -213,9 +218,12 @@ struct result_job {
     /* filled by the work function, logged by done */
     int removed;
     char dsn_id[QUEUE_ID_SIZE];
+    char relay_id[QUEUE_ID_SIZE];
     char warn_id[QUEUE_ID_SIZE];
     struct rcpt_outcome out[1]; /* n entries */
 };
+
+static void result_log(struct result_job *j);
 
 static int64_t retry_delay(const struct config *cfg, uint32_t attempts)
 {
@@ -291,8 +299,10 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
         int64_t next = j->now + retry_delay(cfg, attempts);
         rc =
             queue_record_result(t, msg->id, o->idx, o->outcome, o->text, j->now, next, &j->removed);
-        if (rc == -ENOENT)
-            continue; /* deleted by the operator meanwhile */
+        if (rc == -ENOENT) {
+            o->skipped = 1; /* deleted by the operator meanwhile */
+            continue;
+        }
         if (rc)
             return rc;
         snap[i] = msg->rcpt[o->idx];
@@ -311,7 +321,7 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
     }
     if (nf && (rc = queue_report(t, cfg, BOUNCE_FAILED, j->m, failed, nf, j->now, j->dsn_id)))
         return rc;
-    if (nr && (rc = queue_report(t, cfg, BOUNCE_RELAYED, j->m, relayed, nr, j->now, j->dsn_id)))
+    if (nr && (rc = queue_report(t, cfg, BOUNCE_RELAYED, j->m, relayed, nr, j->now, j->relay_id)))
         return rc;
     if (nd) {
         if ((rc = queue_report(t, cfg, BOUNCE_DELAYED, j->m, delayed, nd, j->now, j->warn_id)))
@@ -320,34 +330,45 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
             rc != -ENOENT)
             return rc;
     }
+    result_log(j);
     return 0;
+}
+
+/* The delivery log, written on the writer thread just before the commit:
+ * a crash right after it delivers again (logged twice), never silently. */
+static void result_log(struct result_job *j)
+{
+    struct queue_msg *msg = j->m->msg;
+    double delay = (double)(j->now - msg->arrival);
+    static const char *const status[] = {"sent", "deferred", "bounced"};
+
+    for (size_t i = 0; i < j->n; i++) {
+        struct rcpt_outcome *o = &j->out[i];
+        if (o->postpone || o->skipped)
+            continue;
+        log_info("%s: to=<%s>, relay=%s, delay=%.0f, dsn=%s, status=%s (%s)", msg->id,
+                 msg->rcpt[o->idx].address, j->relay[0] ? j->relay : "none", delay, o->status,
+                 status[o->outcome], o->text);
+    }
+    if (j->dsn_id[0])
+        log_info("%s: sender non-delivery notification: %s", msg->id, j->dsn_id);
+    if (j->relay_id[0])
+        log_info("%s: sender delivery status notification: %s", msg->id, j->relay_id);
+    if (j->warn_id[0])
+        log_info("%s: sender delay notification: %s", msg->id, j->warn_id);
+    if (j->removed)
+        log_info("%s: removed", msg->id);
 }
 
 static void result_done(struct writer_job *wj, int rc)
 {
     struct result_job *j = (struct result_job *)wj;
     struct engine *e = j->e;
-    struct queue_msg *msg = j->m->msg;
-    double delay = (double)(j->now - msg->arrival);
 
-    for (size_t i = 0; i < j->n; i++) {
-        struct rcpt_outcome *o = &j->out[i];
-        if (o->postpone)
-            continue;
-        static const char *const status[] = {"sent", "deferred", "bounced"};
-        log_info("%s: to=<%s>, relay=%s, delay=%.0f, dsn=%s, status=%s (%s)%s", msg->id,
-                 msg->rcpt[o->idx].address, j->relay[0] ? j->relay : "none", delay, o->status,
-                 status[o->outcome], o->text, rc ? " [not recorded: queue error]" : "");
-    }
     if (rc)
-        log_error("%s: results not recorded (%s); the recipients stay claimed until restart",
-                  msg->id, strerror(-rc));
-    if (j->dsn_id[0])
-        log_info("%s: sender non-delivery notification: %s", msg->id, j->dsn_id);
-    if (j->warn_id[0])
-        log_info("%s: sender delay notification: %s", msg->id, j->warn_id);
-    if (j->removed)
-        log_info("%s: removed", msg->id);
+        log_error("%s: the results above were not recorded (%s); the recipients stay claimed "
+                  "until restart",
+                  j->m->msg->id, strerror(-rc));
     e->inflight -= j->n;
     e->pending_jobs--;
     msgref_put(j->m);
@@ -441,6 +462,7 @@ static void dest_throttle(struct engine *e, struct dest *d, const char *why)
     if (d->pause_s > cap)
         d->pause_s = cap;
     d->paused_until = now + d->pause_s;
+    d->remember_until = d->paused_until + THROTTLE_PAUSE_MAX;
     d->limit = d->limit > 1 ? d->limit / 2 : 1;
     d->successes = 0;
     d->dead = 0; /* the pause decides now; after it, connections are tried afresh */
@@ -629,6 +651,7 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
     const char *relay = smtp_client_relay(s->client);
     struct result_job *j;
     int throttled = o->res.throttled, any_ok = 0;
+    const char *why = o->res.throttled ? o->res.text : NULL;
 
     s->cur = NULL;
     s->messages++;
@@ -643,6 +666,8 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
         const struct smtp_result *r = &o->rcpt[i];
         struct rcpt_outcome *out = &j->out[i];
         throttled |= r->throttled;
+        if (r->throttled && !why)
+            why = r->text; /* the refusal that throttled, for the log and stats */
         if (e->stopping && r->klass != 2 && r->klass != 5) {
             /* interrupted by our own stop: no attempt counted */
             out->postpone = 1;
@@ -659,7 +684,7 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
     result_submit(e, j);
     delivery_free(dl);
     if (throttled)
-        dest_throttle(e, d, o->res.throttled ? o->res.text : "rate limited");
+        dest_throttle(e, d, why ? why : "rate limited");
     else if (any_ok)
         dest_success(e, d);
     if (o->session_usable)

@@ -120,12 +120,16 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
+    # someone else's listener on the same address would take our mail
+    if ss -Hltn "sport = :$MX_PORT" | grep -qF " $ip:$MX_PORT "; then
+        fail "$ip:$MX_PORT is already in use"
+    fi
     script -eqc "postfix -c $dir/etc check" /dev/null >>"$dir/start.log" 2>&1 || fail "postfix check $name: $(cat "$dir/start.log")"
     postfix -c "$dir/etc" start >>"$dir/start.log" 2>&1 || fail "postfix start $name: $(cat "$dir/start.log")"
     MX_NAMES+=("$name")
     local i
     for i in $(seq 100); do
-        ss -Hltn "sport = :$MX_PORT" | grep -q "$ip:$MX_PORT" && return 0
+        ss -Hltn "sport = :$MX_PORT" | grep -qF " $ip:$MX_PORT " && return 0
         sleep 0.1
     done
     fail "postfix $name did not listen on $ip:$MX_PORT"
@@ -171,7 +175,9 @@ wait_delivered() {
 
 # connections NAME: how many SMTP connections NAME's smtpd accepted.
 connections() {
-    grep -c "postfix-$1/smtpd\[[0-9]*\]: connect from" "$T/$1/maillog" 2>/dev/null || echo 0
+    local n
+    n=$(grep -c "postfix-$1/smtpd\[[0-9]*\]: connect from" "$T/$1/maillog" 2>/dev/null)
+    echo "${n:-0}"
 }
 
 mx_cleanup() {
