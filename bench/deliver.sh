@@ -34,7 +34,8 @@
 # until one succeeds: 250 x 5 asks for 1250), HOLD_S [30] seconds the slow
 # sink waits before its 354, TIMEOUT [300] seconds per timed run,
 # TMPBASE [/var/tmp] (a real disk: fsync costs what it costs), DNS_PORT
-# [5431], KEEP [0] keep the temp dir (logs) if 1.
+# [5431], KEEP [0] keep the temp dir (logs) if 1, PARTS ["e2e conns"]
+# which measurements to run.
 # Needs: dnsmasq (dnsmasq-base), postfix with smtp-sink, python3.
 # Only 127.0.4.x and 127.0.0.1:DNS_PORT are used; nothing outside the
 # temp dir is changed; every process started here is stopped by its PID.
@@ -52,6 +53,7 @@ TIMEOUT=${TIMEOUT:-300}
 TMPBASE=${TMPBASE:-/var/tmp}
 DNS_PORT=${DNS_PORT:-5431}
 KEEP=${KEEP:-0}
+PARTS=${PARTS:-e2e conns}
 INJ_IP=127.0.4.1
 INJ_PORT=10025
 SINK_IP=127.0.4.2
@@ -154,6 +156,18 @@ start_sink() { # ip out [options]
     die "smtp-sink on $ip did not start: $(cat "$out.err")"
 }
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# mem_sampler PID FILE: "VmRSS RssAnon RssFile" (kB) every 0.1 s while PID lives
+mem_sampler() {
+    (
+        while [ -r "/proc/$1/status" ]; do
+            awk '$1 == "VmRSS:" { r = $2 } $1 == "RssAnon:" { a = $2 } $1 == "RssFile:" { f = $2 }
+                 END { if (r) print r, a, f }' "/proc/$1/status" 2>/dev/null >>"$2" || true
+            sleep 0.1
+        done
+    ) &
+    BGPIDS+=($!)
+}
+peak_col() { awk -v c="$2" '$c > m { m = $c } END { print m + 0 }' "$1" 2>/dev/null || echo 0; }
 mb() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
 # ---- peers: DNS and the sinks
@@ -220,40 +234,45 @@ mtad_wait_socket() {
 }
 queued() { "$B/mta/mtaq" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["messages"])'; }
 
-# ---------------------------------------------------------------- mtad
-log "mtad: queueing $N messages (${MSG_BYTES} B) to $DOMAINS domains, $WRITERS writers, delivery off"
-mtad_conf q1 off
-mtad_start
-mtad_wait_socket "$T/q1"
-inject "$B/mta/sendmail" "$N" "d%d.bench.test" "$DOMAINS" || die "sendmail failed"
-[ "$(queued)" = "$N" ] || die "mtad queued $(queued), want $N"
-stop_mtad
-mtad_conf q1 on
-base=$(sink_count "$T/sink.out")
-log "mtad: delivering"
-t0=$(now)
-mtad_start
 ok=1
-wait_count "$T/sink.out" $((base + N)) "$TIMEOUT" || {
-    ok=0
-    log "TIMEOUT: the sink has $(($(sink_count "$T/sink.out") - base))/$N"
-}
-t1=$(now)
-m_hwm=$(status_kb "$MTAD_PID" VmHWM)
-m_cpu=$(awk '{ print $14 + $15 }' "/proc/$MTAD_PID/stat")
-m_got=$(($(sink_count "$T/sink.out") - base))
-for _ in $(seq 100); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
-m_left=$(queued)
-stop_mtad
-m_rate=$(awk -v n="$m_got" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-m_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-m_cpums=$(awk -v t="$m_cpu" -v n="$N" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 1000 * t / hz / n }')
-log "mtad: $m_got/$N in $m_secs s, $m_left left in the queue, VmHWM $(mb "$m_hwm") MB"
+has_part() { case " $PARTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+if has_part e2e; then
+    # ---------------------------------------------------------------- mtad
+    log "mtad: queueing $N messages (${MSG_BYTES} B) to $DOMAINS domains, $WRITERS writers, delivery off"
+    mtad_conf q1 off
+    mtad_start
+    mtad_wait_socket "$T/q1"
+    inject "$B/mta/sendmail" "$N" "d%d.bench.test" "$DOMAINS" || die "sendmail failed"
+    [ "$(queued)" = "$N" ] || die "mtad queued $(queued), want $N"
+    stop_mtad
+    mtad_conf q1 on
+    base=$(sink_count "$T/sink.out")
+    log "mtad: delivering"
+    t0=$(now)
+    mtad_start
+    mem_sampler "$MTAD_PID" "$T/mem-q1"
+    wait_count "$T/sink.out" $((base + N)) "$TIMEOUT" || {
+        ok=0
+        log "TIMEOUT: the sink has $(($(sink_count "$T/sink.out") - base))/$N"
+    }
+    t1=$(now)
+    m_hwm=$(status_kb "$MTAD_PID" VmHWM)
+    m_cpu=$(awk '{ print $14 + $15 }' "/proc/$MTAD_PID/stat")
+    m_got=$(($(sink_count "$T/sink.out") - base))
+    for _ in $(seq 100); do [ "$(queued)" = 0 ] && break; sleep 0.1; done
+    m_left=$(queued)
+    stop_mtad
+    m_rate=$(awk -v n="$m_got" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    m_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    m_cpums=$(awk -v t="$m_cpu" -v n="$N" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", 1000 * t / hz / n }')
+    m_anon=$(peak_col "$T/mem-q1" 2)
+    m_file=$(peak_col "$T/mem-q1" 3)
+    log "mtad: $m_got/$N in $m_secs s, $m_left left in the queue, VmHWM $(mb "$m_hwm") MB"
 
-# ---------------------------------------------------------------- Postfix
-mkdir -p "$PFCONF" "$PFQ" "$T/pf/data"
-chown postfix "$T/pf/data"
-cat >"$PFCONF/main.cf" <<EOF
+    # ---------------------------------------------------------------- Postfix
+    mkdir -p "$PFCONF" "$PFQ" "$T/pf/data"
+    chown postfix "$T/pf/data"
+    cat >"$PFCONF/main.cf" <<EOF
 compatibility_level = 3.6
 queue_directory = $PFQ
 data_directory = $T/pf/data
@@ -285,9 +304,9 @@ smtp_destination_concurrency_limit = $PF_CONC
 # this, pickup/cleanup would wait 1 s per message for delivery to catch up
 in_flow_delay = 0
 EOF
-echo "*   smtp:[$SINK_IP]:$PORT" >"$PFCONF/transport"
-echo "/^Subject:/ HOLD benchmark: released at t0" >"$PFCONF/hold"
-cat >"$PFCONF/master.cf" <<EOF
+    echo "*   smtp:[$SINK_IP]:$PORT" >"$PFCONF/transport"
+    echo "/^Subject:/ HOLD benchmark: released at t0" >"$PFCONF/hold"
+    cat >"$PFCONF/master.cf" <<EOF
 $INJ_IP:$INJ_PORT inet n - n - - smtpd
 pickup    unix  n       -       n       60      1       pickup
 cleanup   unix  n       -       n       -       0       cleanup
@@ -312,13 +331,13 @@ anvil     unix  -       -       n       -       1       anvil
 scache    unix  -       -       n       -       1       scache
 postlog   unix-dgram n  -       n       -       1       postlogd
 EOF
-postfix -c "$PFCONF" start >"$T/pf/start.log" 2>&1 || die "postfix start: $(cat "$T/pf/start.log")"
-for _ in $(seq 50); do [ -s "$PFQ/pid/master.pid" ] && break; sleep 0.1; done
-PF_MASTER=$(tr -dc 0-9 <"$PFQ/pid/master.pid")
-pf_version=$(postconf -c "$PFCONF" -h mail_version)
-for _ in $(seq 50); do ss -Hltn "sport = :$INJ_PORT" | grep -q "$INJ_IP:$INJ_PORT" && break; sleep 0.1; done
-log "postfix $pf_version: queueing $N messages on hold, $WRITERS SMTP sessions"
-"$PY" - "$INJ_IP" "$INJ_PORT" "$N" "d%d.bench.test" "$DOMAINS" "$WRITERS" "$T/msg" <<'PYEOF' ||
+    postfix -c "$PFCONF" start >"$T/pf/start.log" 2>&1 || die "postfix start: $(cat "$T/pf/start.log")"
+    for _ in $(seq 50); do [ -s "$PFQ/pid/master.pid" ] && break; sleep 0.1; done
+    PF_MASTER=$(tr -dc 0-9 <"$PFQ/pid/master.pid")
+    pf_version=$(postconf -c "$PFCONF" -h mail_version)
+    for _ in $(seq 50); do ss -Hltn "sport = :$INJ_PORT" | grep -q "$INJ_IP:$INJ_PORT" && break; sleep 0.1; done
+    log "postfix $pf_version: queueing $N messages on hold, $WRITERS SMTP sessions"
+    "$PY" - "$INJ_IP" "$INJ_PORT" "$N" "d%d.bench.test" "$DOMAINS" "$WRITERS" "$T/msg" <<'PYEOF' ||
 import smtplib, sys, threading
 host, port, n, fmt, ndom, writers, path = sys.argv[1:]
 n, ndom, writers = int(n), int(ndom), int(writers)
@@ -337,95 +356,106 @@ for t in ts: t.start()
 for t in ts: t.join()
 sys.exit("; ".join(errors[:3]) if errors else 0)
 PYEOF
-    die "injection into postfix failed"
-held() { find "$PFQ/hold" -type f 2>/dev/null | wc -l; }
-for _ in $(seq 600); do [ "$(held)" -ge "$N" ] && break; sleep 0.1; done
-[ "$(held)" = "$N" ] || die "postfix holds $(held) messages, want $N"
+        die "injection into postfix failed"
+    held() { find "$PFQ/hold" -type f 2>/dev/null | wc -l; }
+    for _ in $(seq 600); do [ "$(held)" -ge "$N" ] && break; sleep 0.1; done
+    [ "$(held)" = "$N" ] || die "postfix holds $(held) messages, want $N"
 
-pss_kb() { # master + children: summed PSS in kB
-    local p f=(/dev/null)
-    for p in "$PF_MASTER" $(ps -o pid= --ppid "$PF_MASTER" 2>/dev/null); do f+=("/proc/$p/smaps_rollup"); done
-    { cat "${f[@]}" 2>/dev/null || true; } | awk '/^Pss:/ { q += $2 } END { print q + 0 }'
-}
-(
-    while :; do
-        pss_kb >>"$T/pf/pss"
-        sleep 0.5
+    pss_kb() { # master + children: summed PSS in kB
+        local p f=(/dev/null)
+        for p in "$PF_MASTER" $(ps -o pid= --ppid "$PF_MASTER" 2>/dev/null); do f+=("/proc/$p/smaps_rollup"); done
+        { cat "${f[@]}" 2>/dev/null || true; } | awk '/^Pss:/ { q += $2 } END { print q + 0 }'
+    }
+    (
+        while :; do
+            pss_kb >>"$T/pf/pss"
+            sleep 0.5
+        done
+    ) &
+    SAMPLER=$!
+    BGPIDS+=("$SAMPLER")
+    base=$(sink_count "$T/sink.out")
+    log "postfix: releasing (postsuper -H ALL; postqueue -f)"
+    t0=$(now)
+    postsuper -c "$PFCONF" -H ALL 2>>"$T/pf/start.log"
+    postqueue -c "$PFCONF" -f
+    wait_count "$T/sink.out" $((base + N)) "$TIMEOUT" || {
+        ok=0
+        log "TIMEOUT: the sink has $(($(sink_count "$T/sink.out") - base))/$N"
+    }
+    t1=$(now)
+    stop_pid "$SAMPLER"
+    p_got=$(($(sink_count "$T/sink.out") - base))
+    p_rate=$(awk -v n="$p_got" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+    p_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+    p_pss=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$T/pf/pss")
+    log "postfix: $p_got/$N in $p_secs s, peak PSS $(mb "$p_pss") MB"
+    stop_postfix
+
+fi
+
+if has_part conns; then
+    # ---------------------------------------------------------------- connections
+    C_MSGS=$((CONN_DOMAINS * 6))
+    want=$((CONN_DOMAINS * 5 < CONNS ? CONN_DOMAINS * 5 : CONNS))
+    start_sink "$SLOW_IP" "$T/slow.out" -w "$HOLD_S"
+    log "connections: queueing $C_MSGS messages to $CONN_DOMAINS domains; the sink waits ${HOLD_S}s before each 354"
+    mtad_conf q3 off
+    mtad_start
+    mtad_wait_socket "$T/q3"
+    inject "$B/mta/sendmail" "$C_MSGS" "c%d.conn.test" "$CONN_DOMAINS" || die "sendmail failed"
+    stop_mtad
+    mtad_conf q3 on "max_connections = $CONNS" "max_connections_per_destination = 1000" \
+        "smtp_data_init_timeout = $((HOLD_S + 60))s"
+    t0=$(now)
+    mtad_start
+    peak=0 peak_rss=0 peak_anon=0 peak_fds=0 peak_t=0 max_rss=0
+    end=$((SECONDS + HOLD_S - 4))
+    while ((SECONDS < end)); do
+        c=$(ss -Htn state established dst "$SLOW_IP:$PORT" | wc -l)
+        r=$(status_kb "$MTAD_PID" VmRSS)
+        ((r > max_rss)) && max_rss=$r
+        if ((c > peak)); then
+            peak_anon=$(status_kb "$MTAD_PID" RssAnon)
+            peak=$c peak_rss=$r peak_t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+            peak_fds=$(find "/proc/$MTAD_PID/fd" -mindepth 1 2>/dev/null | wc -l)
+        fi
+        # at the target for 2 s: enough
+        if ((peak >= want)) && [ "$(awk -v a="$peak_t" -v a0="$t0" -v n="$(now)" 'BEGIN { print (n - a0 - a > 2) }')" = 1 ]; then break; fi
+        sleep 0.2
     done
-) &
-SAMPLER=$!
-BGPIDS+=("$SAMPLER")
-base=$(sink_count "$T/sink.out")
-log "postfix: releasing (postsuper -H ALL; postqueue -f)"
-t0=$(now)
-postsuper -c "$PFCONF" -H ALL 2>>"$T/pf/start.log"
-postqueue -c "$PFCONF" -f
-wait_count "$T/sink.out" $((base + N)) "$TIMEOUT" || {
-    ok=0
-    log "TIMEOUT: the sink has $(($(sink_count "$T/sink.out") - base))/$N"
-}
-t1=$(now)
-stop_pid "$SAMPLER"
-p_got=$(($(sink_count "$T/sink.out") - base))
-p_rate=$(awk -v n="$p_got" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
-p_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
-p_pss=$(awk '$1 > m { m = $1 } END { print m + 0 }' "$T/pf/pss")
-log "postfix: $p_got/$N in $p_secs s, peak PSS $(mb "$p_pss") MB"
-stop_postfix
+    c_hwm=$(status_kb "$MTAD_PID" VmHWM)
+    c_now=$(ss -Htn state established dst "$SLOW_IP:$PORT" | wc -l)
+    log "connections: peak $peak after ${peak_t}s, still $c_now; stopping mtad"
+    t2=$(now)
+    stop_mtad
+    stop_t=$(awk -v a="$t2" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
 
-# ---------------------------------------------------------------- connections
-C_MSGS=$((CONN_DOMAINS * 6))
-want=$((CONN_DOMAINS * 5 < CONNS ? CONN_DOMAINS * 5 : CONNS))
-start_sink "$SLOW_IP" "$T/slow.out" -w "$HOLD_S"
-log "connections: queueing $C_MSGS messages to $CONN_DOMAINS domains; the sink waits ${HOLD_S}s before each 354"
-mtad_conf q3 off
-mtad_start
-mtad_wait_socket "$T/q3"
-inject "$B/mta/sendmail" "$C_MSGS" "c%d.conn.test" "$CONN_DOMAINS" || die "sendmail failed"
-stop_mtad
-mtad_conf q3 on "max_connections = $CONNS" "max_connections_per_destination = 1000" \
-    "smtp_data_init_timeout = $((HOLD_S + 60))s"
-t0=$(now)
-mtad_start
-peak=0 peak_rss=0 peak_fds=0 peak_t=0 max_rss=0
-end=$((SECONDS + HOLD_S - 4))
-while ((SECONDS < end)); do
-    c=$(ss -Htn state established dst "$SLOW_IP:$PORT" | wc -l)
-    r=$(status_kb "$MTAD_PID" VmRSS)
-    ((r > max_rss)) && max_rss=$r
-    if ((c > peak)); then
-        peak=$c peak_rss=$r peak_t=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
-        peak_fds=$(find "/proc/$MTAD_PID/fd" -mindepth 1 2>/dev/null | wc -l)
-    fi
-    # at the target for 2 s: enough
-    if ((peak >= want)) && [ "$(awk -v a="$peak_t" -v a0="$t0" -v n="$(now)" 'BEGIN { print (n - a0 - a > 2) }')" = 1 ]; then break; fi
-    sleep 0.2
-done
-c_hwm=$(status_kb "$MTAD_PID" VmHWM)
-c_now=$(ss -Htn state established dst "$SLOW_IP:$PORT" | wc -l)
-log "connections: peak $peak after ${peak_t}s, still $c_now; stopping mtad"
-t2=$(now)
-stop_mtad
-stop_t=$(awk -v a="$t2" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')
+fi
 
 # ---------------------------------------------------------------- report
-ratio=$(awk -v a="$m_rate" -v b="$p_rate" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-echo
-echo "deliver benchmark: $(nproc) CPUs, ${MSG_BYTES} B messages, 1 recipient each, N=$N to $DOMAINS domains,"
-echo "sink = smtp-sink on $SINK_IP:$PORT; queue on $(df --output=fstype "$T" | tail -1); status: $([ $ok = 1 ] && echo ok || echo CHECK)"
-printf '%-46s %8s %8s %10s\n' "end to end (queued -> sink counted N)" "msgs/s" "seconds" "x postfix"
-printf '%-46s %8s %8s %10s\n' "postfix $pf_version (hold released, $PF_CONC conc)" "$p_rate" "$p_secs" "1.00"
-printf '%-46s %8s %8s %10s\n' "mtad (started on the queue, DNS MX)" "$m_rate" "$m_secs" "$ratio"
-echo "mtad peak RSS (VmHWM) $(mb "$m_hwm") MB, CPU $m_cpums ms/msg; postfix peak PSS (all processes) $(mb "$p_pss") MB"
-echo "target: mtad >= 5x postfix end to end: $(awk -v r="$ratio" 'BEGIN { print (r >= 5 ? "yes" : "no") }') (${ratio}x)"
-echo
-echo "connections: max_connections=$CONNS, $CONN_DOMAINS domains x slow start 5 (asks for $((CONN_DOMAINS * 5))),"
-echo "sink holds each session ${HOLD_S}s before 354"
-printf '%-46s %10s\n' "open outbound connections at the peak (ss)" "$peak"
-printf '%-46s %10s\n' "seconds from mtad start to the peak" "$peak_t"
-printf '%-46s %10s\n' "mtad descriptors at the peak" "$peak_fds"
-printf '%-46s %10s\n' "mtad RSS at the peak, MB" "$(mb "$peak_rss")"
-printf '%-46s %10s\n' "mtad RSS max while sampled / VmHWM, MB" "$(mb "$max_rss") / $(mb "$c_hwm")"
-printf '%-46s %10s\n' "seconds for mtad to stop with them open" "$stop_t"
-echo "target: $CONNS connections under 32 MB RSS: $(awk -v c="$peak" -v w="$CONNS" -v r="$c_hwm" \
-    'BEGIN { print (c >= w && r < 32 * 1024 ? "yes" : "no") }')"
+if has_part e2e; then
+    ratio=$(awk -v a="$m_rate" -v b="$p_rate" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+    echo
+    echo "deliver benchmark: $(nproc) CPUs, ${MSG_BYTES} B messages, 1 recipient each, N=$N to $DOMAINS domains,"
+    echo "sink = smtp-sink on $SINK_IP:$PORT; queue on $(df --output=fstype "$T" | tail -1); status: $([ $ok = 1 ] && echo ok || echo CHECK)"
+    printf '%-46s %8s %8s %10s\n' "end to end (queued -> sink counted N)" "msgs/s" "seconds" "x postfix"
+    printf '%-46s %8s %8s %10s\n' "postfix $pf_version (hold released, $PF_CONC conc)" "$p_rate" "$p_secs" "1.00"
+    printf '%-46s %8s %8s %10s\n' "mtad (started on the queue, DNS MX)" "$m_rate" "$m_secs" "$ratio"
+    echo "mtad peak RSS (VmHWM) $(mb "$m_hwm") MB (sampled peaks: anonymous $(mb "$m_anon") MB, file-backed $(mb "$m_file") MB),"
+    echo "mtad CPU $m_cpums ms/msg; postfix peak PSS (all processes) $(mb "$p_pss") MB"
+    echo "target: mtad >= 5x postfix end to end: $(awk -v r="$ratio" 'BEGIN { print (r >= 5 ? "yes" : "no") }') (${ratio}x)"
+fi
+if has_part conns; then
+    has_part e2e && echo
+    echo "connections: max_connections=$CONNS, $CONN_DOMAINS domains x slow start 5 (asks for $((CONN_DOMAINS * 5))),"
+    echo "sink holds each session ${HOLD_S}s before 354"
+    printf '%-46s %10s\n' "open outbound connections at the peak (ss)" "$peak"
+    printf '%-46s %10s\n' "seconds from mtad start to the peak" "$peak_t"
+    printf '%-46s %10s\n' "mtad descriptors at the peak" "$peak_fds"
+    printf '%-46s %10s\n' "mtad RSS at the peak (anonymous), MB" "$(mb "$peak_rss") ($(mb "$peak_anon"))"
+    printf '%-46s %10s\n' "mtad RSS max while sampled / VmHWM, MB" "$(mb "$max_rss") / $(mb "$c_hwm")"
+    printf '%-46s %10s\n' "seconds for mtad to stop with them open" "$stop_t"
+    echo "target: $CONNS connections under 32 MB RSS: $(awk -v c="$peak" -v w="$CONNS" -v r="$c_hwm" \
+        'BEGIN { print (c >= w && r < 32 * 1024 ? "yes" : "no") }')"
+fi

@@ -36,6 +36,7 @@
 #define DEST_BUCKETS 1024
 #define SWEEP_MS 1000
 #define THROTTLE_PAUSE_MAX 3600
+#define RESOLVING_MAX 32
 
 struct msgref {
     int refs;
@@ -65,7 +66,8 @@ struct session {
     struct smtp_txn txn;
     unsigned messages;
     int64_t idle_since; /* 0 when busy */
-    size_t host_i, addr_i;
+    size_t addr_i;      /* next entry of dest->addrs to try */
+    const char *mx;     /* host name of the address in use */
     unsigned tries;
     int ready;
     struct smtp_result last_fail;
@@ -90,7 +92,13 @@ struct dest {
     struct smtp_result dead_error;
     char dead_relay[320];
     int have_route;
-    struct dns_route route;
+    /* The route, flattened to just what it holds (a dns_route is large):
+     * addresses in the order to try, each with its MX host's name. */
+    size_t naddrs;
+    struct dest_addr {
+        struct sockaddr_storage ss;
+        char host[DNS_NAME_MAX];
+    } * addrs;
 };
 
 struct engine {
@@ -102,7 +110,8 @@ struct engine {
     int open_handles;
     int claiming;
     int kick_again;
-    size_t inflight; /* recipients claimed and not yet recorded */
+    unsigned resolving; /* route lookups in progress: bounded, each is large */
+    size_t inflight;    /* recipients claimed and not yet recorded */
     unsigned nsessions;
     struct dest *buckets[DEST_BUCKETS];
     int stopping;
@@ -179,6 +188,7 @@ static void dest_maybe_free(struct engine *e, struct dest *d)
             *pp = d->hnext;
             break;
         }
+    free(d->addrs);
     free(d);
 }
 
@@ -491,14 +501,10 @@ static void dest_success(struct engine *e, struct dest *d)
 
 static const struct sockaddr *session_addr(struct session *s, struct sockaddr_storage *buf)
 {
-    const struct dns_route *r = &s->dest->route;
-    while (s->host_i < r->nhosts && s->addr_i >= r->host[s->host_i].naddr) {
-        s->host_i++;
-        s->addr_i = 0;
-    }
-    if (s->host_i >= r->nhosts)
+    const struct dest *d = s->dest;
+    if (s->addr_i >= d->naddrs)
         return NULL;
-    *buf = r->host[s->host_i].addr[s->addr_i];
+    *buf = d->addrs[s->addr_i].ss;
     uint16_t port = htons((uint16_t)s->e->cfg->smtp_port);
     if (buf->ss_family == AF_INET)
         ((struct sockaddr_in *)buf)->sin_port = port;
@@ -557,7 +563,8 @@ static int session_connect(struct session *s)
     cc.t.data_done = (unsigned)e->cfg->smtp_data_done_timeout * 1000;
     cc.t.quit = (unsigned)e->cfg->smtp_quit_timeout * 1000;
     while (s->tries < e->cfg->smtp_max_addresses && (sa = session_addr(s, &ss))) {
-        const char *name = s->dest->route.host[s->host_i].name;
+        const char *name = s->dest->addrs[s->addr_i].host;
+        s->mx = name;
         s->addr_i++;
         s->tries++;
         if (smtp_client_start(e->loop, sa, name, &cc, session_cb, s, &s->client) == 0)
@@ -622,13 +629,13 @@ static void session_next(struct session *s)
         rc = smtp_client_send(s->client, &s->txn);
         if (rc == -EMSGSIZE) {
             delivery_fail(e, dl, 5, "5.3.4", "message size exceeds the limit of the remote server",
-                          smtp_client_relay(s->client), s->dest->route.host[s->host_i].name);
+                          smtp_client_relay(s->client), s->mx);
             continue;
         }
         if (rc == -EPROTONOSUPPORT) {
             delivery_fail(e, dl, 5, "5.6.7",
                           "the remote server does not support SMTPUTF8, needed for this address",
-                          smtp_client_relay(s->client), s->dest->route.host[s->host_i].name);
+                          smtp_client_relay(s->client), s->mx);
             continue;
         }
         if (rc) {
@@ -660,8 +667,7 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
         delivery_free(dl);
         return;
     }
-    snprintf(j->remote_mta, sizeof(j->remote_mta), "%s",
-             s->host_i < d->route.nhosts ? d->route.host[s->host_i].name : d->domain);
+    snprintf(j->remote_mta, sizeof(j->remote_mta), "%s", s->mx ? s->mx : d->domain);
     for (size_t i = 0; i < dl->n; i++) {
         const struct smtp_result *r = &o->rcpt[i];
         struct rcpt_outcome *out = &j->out[i];
@@ -793,7 +799,9 @@ static void dest_pump(struct engine *e, struct dest *d)
     if (!d->head)
         return;
     if (!d->have_route) {
-        if (!d->resolving) {
+        /* Past RESOLVING_MAX lookups, the destination waits for one to end
+         * (dest_route_done pumps the waiting ones). */
+        if (!d->resolving && e->resolving < RESOLVING_MAX) {
             struct route_req *rq = malloc(sizeof(*rq));
             int inet = !strcmp(e->cfg->inet_protocols, "ipv4")   ? DNS_INET_IPV4
                        : !strcmp(e->cfg->inet_protocols, "ipv6") ? DNS_INET_IPV6
@@ -803,6 +811,7 @@ static void dest_pump(struct engine *e, struct dest *d)
             rq->e = e;
             rq->d = d;
             d->resolving = 1;
+            e->resolving++;
             if (dns_route(e->dns, d->domain, inet, dest_route_done, rq) != 0) {
                 struct dns_route bad = {.status = DNS_ROUTE_NXDOMAIN};
                 snprintf(bad.why, sizeof(bad.why), "%.200s: not a valid domain name", d->domain);
@@ -835,8 +844,25 @@ static void dest_route_done(void *arg, const struct dns_route *route)
 
     free(rq);
     d->resolving = 0;
-    d->route = *route;
-    d->have_route = route->status == DNS_ROUTE_OK;
+    d->have_route = 0;
+    if (route->status == DNS_ROUTE_OK) {
+        size_t n = 0, k = 0;
+        for (size_t h = 0; h < route->nhosts; h++)
+            n += route->host[h].naddr;
+        struct dest_addr *a = n ? calloc(n, sizeof(*a)) : NULL;
+        if (a) {
+            for (size_t h = 0; h < route->nhosts; h++)
+                for (size_t i = 0; i < route->host[h].naddr; i++, k++) {
+                    a[k].ss = route->host[h].addr[i];
+                    snprintf(a[k].host, sizeof(a[k].host), "%s", route->host[h].name);
+                }
+            free(d->addrs);
+            d->addrs = a;
+            d->naddrs = n;
+            d->have_route = 1;
+        }
+    }
+    e->resolving--;
     if (route->status == DNS_ROUTE_OK) {
         dest_pump(e, d);
     } else if (route->status == DNS_ROUTE_CANCELLED) {
@@ -853,6 +879,13 @@ static void dest_route_done(void *arg, const struct dns_route *route)
         d->have_route = 0;
     }
     dest_maybe_free(e, d);
+    /* A lookup slot is free: destinations that waited for one go on. */
+    for (size_t b = 0; b < DEST_BUCKETS && e->resolving < RESOLVING_MAX && !e->stopping; b++)
+        for (struct dest *w = e->buckets[b], *next; w && e->resolving < RESOLVING_MAX; w = next) {
+            next = w->hnext;
+            if (w->head && !w->have_route && !w->resolving)
+                dest_pump(e, w);
+        }
 }
 
 /* ---- claiming ---- */
@@ -1146,6 +1179,7 @@ void engine_free(struct engine *e)
     for (size_t b = 0; b < DEST_BUCKETS; b++)
         for (struct dest *d = e->buckets[b], *next; d; d = next) {
             next = d->hnext;
+            free(d->addrs);
             free(d);
         }
     free(e);

@@ -64,10 +64,11 @@ struct smtp_client {
     size_t next_reply; /* 0 = MAIL, 1..n = RCPT, n+1 = DATA */
     int mail_ok;
     size_t accepted;
-    int data_sent;   /* DATA command written */
-    int data_reply;  /* DATA's reply seen */
-    int empty_data;  /* "." sent after a 354 nobody could use */
-    int pending_txn; /* smtp_client_send waits for RSET */
+    int data_sent;     /* DATA command written */
+    int data_reply;    /* DATA's reply seen */
+    int empty_data;    /* "." sent after a 354 nobody could use */
+    int pending_txn;   /* smtp_client_send waits for RSET */
+    unsigned awaiting; /* replies due for what was sent (and the greeting) */
     const struct smtp_txn *queued_txn;
 };
 
@@ -166,6 +167,8 @@ static int send_line(struct smtp_client *c, const char *fmt, ...)
     int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (rc)
         free(w);
+    else
+        c->awaiting++;
     return rc;
 }
 
@@ -206,6 +209,8 @@ static int send_content(struct smtp_client *c)
     if (rc) {
         free(bufs);
         free(w);
+    } else {
+        c->awaiting++; /* the reply to the final dot */
     }
     return rc;
 }
@@ -353,6 +358,13 @@ static void txn_reply(struct smtp_client *c, const struct smtp_reply *r)
             arm(c, c->cfg.t.data_done);
             return;
         }
+        if (r->code / 100 == 2 || r->code / 100 == 3) {
+            /* Anything but 354 that is not a refusal: no content was sent,
+             * so nothing can have been delivered. */
+            client_fail(c, 4, r->code, "4.5.0", SMTP_STAGE_DATA,
+                        "%s answered DATA with %d instead of 354", c->relay, r->code);
+            return;
+        }
         if (c->mail_ok)
             set_result(&c->msg, r, SMTP_STAGE_DATA);
         txn_finish(c, r->code != 421);
@@ -492,6 +504,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     struct smtp_client *c = s->data;
     const char *p = buf->base;
     size_t n = nread > 0 ? (size_t)nread : 0;
+    /* Replies in this buffer can only answer commands sent before it was
+     * read: the server cannot have seen what we send while parsing it. */
+    unsigned budget = c->awaiting;
 
     if (nread < 0) {
         client_fail(c, 4, 0, "4.4.2", c->state == S_DOT ? SMTP_STAGE_DOT : SMTP_STAGE_MAIL,
@@ -511,14 +526,17 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         n -= used;
         if (rc == 0)
             break;
-        /* A reply nobody asked for (before the greeting is expected, while
-         * idle, or while content is still being written) is a broken or
-         * hostile server. */
-        if (c->state == S_READY || c->state == S_CONNECT) {
-            client_fail(c, 4, r.code, "4.5.0", SMTP_STAGE_CONNECT, "unexpected reply from %s",
-                        c->relay);
+        /* A reply nobody asked for (while idle, or one more than the
+         * commands sent) is a broken or hostile server: taking it would put
+         * every later reply out of step with its command. */
+        if (budget == 0 || c->awaiting == 0 || c->state == S_READY || c->state == S_CONNECT) {
+            client_fail(c, 4, r.code, "4.5.0",
+                        c->state == S_DOT ? SMTP_STAGE_DOT : SMTP_STAGE_CONNECT,
+                        "unexpected reply from %s", c->relay);
             return;
         }
+        c->awaiting--;
+        budget--;
         on_reply(c, &r);
     }
 }
@@ -553,6 +571,7 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     c->state = S_GREETING;
+    c->awaiting = 1; /* the greeting */
     arm(c, c->cfg.t.helo);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
         client_fail(c, 4, 0, "4.4.1", SMTP_STAGE_CONNECT, "cannot read from %s", c->relay);
