@@ -922,22 +922,20 @@ static int claim_work(struct writer_job *wj, struct queue_txn *t)
             continue;
         }
         struct queue_msg *msg = NULL;
-        const void *data;
-        size_t len;
         int rc = queue_get(t, j->claims[i].id, &msg);
-        if (rc == 0 && (rc = queue_content(t, j->claims[i].id, &data, &len)) == 0) {
-            m = calloc(1, sizeof(*m));
-            if (m && (m->content = malloc(len ? len : 1))) {
-                memcpy(m->content, data, len);
-                m->len = len;
-                m->msg = msg;
-                m->refs = 1;
-                j->refs[i] = m;
-                continue;
-            }
-            free(m);
+        if (rc == 0 && !(m = calloc(1, sizeof(*m))))
+            rc = -ENOMEM;
+        if (rc == 0 && (rc = queue_content_copy(t, j->claims[i].id, &m->content, &m->len)) == 0) {
+            m->msg = msg;
+            m->refs = 1;
+            j->refs[i] = m;
+            continue;
+        }
+        free(m);
+        m = NULL;
+        if (rc == -ENOMEM) {
             queue_msg_free(msg);
-            return -ENOMEM;
+            return rc;
         }
         queue_msg_free(msg);
         if (rc == -EBADMSG || rc == -ENOENT) {

@@ -23,7 +23,7 @@
 struct engine;
 
 /*
- * Creates the engine. cfg is read live (a reload applies to new work).
+ * Creates the engine; its jobs go through w. cfg is read live (a reload applies to new work).
  * Returns NULL on ENOMEM.
  */
 struct engine *engine_new(uv_loop_t *loop, struct writer *w, const struct config *cfg,

@@ -24,6 +24,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -792,6 +793,9 @@ int main(int argc, char **argv)
         usage(stderr);
         return 64;
     }
+    /* Jobs allocate on the worker threads; one arena per thread would
+     * scatter small blocks over many heaps. */
+    mallopt(M_ARENA_MAX, 2);
     log_open(d.cfg.log, "mtad", d.cfg.hostname);
     if (!strchr(d.cfg.hostname, '.'))
         log_warn("hostname %s is not fully qualified: set hostname in the configuration",

@@ -50,8 +50,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define QUEUE_FORMAT 1
 #define REC_FORMAT 1
@@ -395,7 +397,10 @@ int queue_open(struct queue **out, const char *dir, uint64_t map_size, unsigned 
      * its loop thread while writes run on a worker. */
     if (map_size && (rc = mdb_env_set_mapsize(q->env, map_size)))
         goto fail;
-    rc = mdb_env_open(q->env, dir, MDB_NOTLS | ((flags & QUEUE_OPEN_READONLY) ? MDB_RDONLY : 0),
+    /* Access is by key, not sequential: readahead would only fill memory
+     * with pages nobody asked for. */
+    rc = mdb_env_open(q->env, dir,
+                      MDB_NOTLS | MDB_NORDAHEAD | ((flags & QUEUE_OPEN_READONLY) ? MDB_RDONLY : 0),
                       0600);
     if (rc)
         goto fail;
@@ -732,6 +737,29 @@ int queue_content(struct queue_txn *t, const char *id, const void **data, size_t
         return queue__err(rc);
     *data = v.mv_data;
     *len = v.mv_size;
+    return 0;
+}
+
+int queue_content_copy(struct queue_txn *t, const char *id, char **data, size_t *len)
+{
+    const void *src;
+    size_t n;
+    int rc = queue_content(t, id, &src, &n);
+    if (rc)
+        return rc;
+    if (!(*data = malloc(n ? n : 1)))
+        return -ENOMEM;
+    memcpy(*data, src, n);
+    *len = n;
+    /* The map is read-only and shared (no MDB_WRITEMAP): dropping these
+     * pages only unmaps them from this process; they stay in the page
+     * cache, and a later access brings back the same bytes. So a daemon
+     * with much mail in flight holds its copies, not also the pages. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)src & ~(page - 1);
+    uintptr_t end = ((uintptr_t)src + n + page - 1) & ~(page - 1);
+    if (n && page)
+        madvise((void *)start, end - start, MADV_DONTNEED);
     return 0;
 }
 

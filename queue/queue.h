@@ -138,6 +138,14 @@ int queue_get(struct queue_txn *t, const char *id, struct queue_msg **out);
  */
 int queue_content(struct queue_txn *t, const char *id, const void **data, size_t *len);
 
+/*
+ * Copies the content of message id into a new buffer (*data, owned by the
+ * caller, free()) and lets this process's memory go of the database pages
+ * it came from (they stay in the page cache), so that a daemon with much
+ * mail in flight does not hold both. Returns 0, -ENOENT or -ENOMEM.
+ */
+int queue_content_copy(struct queue_txn *t, const char *id, char **data, size_t *len);
+
 /* Removes message id and everything belonging to it. 0 or -ENOENT. */
 int queue_delete(struct queue_txn *t, const char *id);
 
