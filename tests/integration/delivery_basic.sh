@@ -92,7 +92,7 @@ printf '%s\n' "delivery = on" "connection_idle_timeout = 1s" >>"$T/mta.conf"
 start_mtad
 wait_delivered mxa 3
 wait_delivered mxb 2
-wait_until 20 test "$(queue_count)" = 0 || fail "queue not empty: $("$MTAQ" list)"
+wait_until 20 queue_empty || fail "queue not empty: $("$MTAQ" list)"
 
 # Each stored file: the receiver's lines, then exactly the queued message.
 "$PY" - "$T" <<'EOF' || fail "stored messages differ from the queued ones"

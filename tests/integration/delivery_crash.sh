@@ -56,7 +56,7 @@ log "killed mtad with $at_kill of $N messages arrived"
 start_mtad
 all() { [ "$(arrived)" -ge $N ]; }
 wait_until 90 all || fail "$(arrived) of $N messages arrived within 90 s of the restart"
-wait_until 20 test "$(queue_count)" = 0 || fail "queue not empty: $(queue_count) messages left"
+wait_until 20 queue_empty || fail "queue not empty: $(queue_count) messages left"
 check_eq "$("$MTAQ" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin)["set_aside"])')" \
     0 "damaged records set aside"
 

@@ -103,7 +103,6 @@ print("text names the recipient:", ("<" + ds[1]["Final-Recipient"].split(";")[1]
 EOF
 }
 
-queue_empty() { [ "$(queue_count)" = 0 ]; }
 
 # The messages. late@a.test first: its clock (max_queue_lifetime) is the
 # longest wait of the scenario.

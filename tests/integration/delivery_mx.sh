@@ -61,7 +61,7 @@ send implicit user@implicit.test
 wait_delivered mx2 1
 wait_delivered imp 1
 [ $v6 = 1 ] && wait_delivered mx6 1
-wait_until 20 test "$(queue_count)" = 0 || fail "queue not empty: $("$MTAQ" list)"
+wait_until 20 queue_empty || fail "queue not empty: $("$MTAQ" list)"
 
 # Each arrived where it should, once, and the log names that relay.
 check_eq "$(received mx2 | xargs grep -l '^Message-ID: <backup@test.example>' | wc -l)" 1 "backup.test message at the pref-20 MX"

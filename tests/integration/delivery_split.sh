@@ -30,7 +30,7 @@ rcpts=$(seq -f 'r%03g@c.test' 1 250)
 printf 'From: s@test.example\nSubject: many\nMessage-ID: <many@test.example>\n\nto 250 people\n' |
     "$SENDMAIL" -i -f s@test.example $rcpts || fail "sendmail to 250 recipients"
 wait_delivered mxc 250 60
-wait_until 20 test "$(queue_count)" = 0 || fail "queue not empty: $("$MTAQ" list)"
+wait_until 20 queue_empty || fail "queue not empty: $("$MTAQ" list)"
 
 # Postfix queued one message per transaction; qmgr logs each with nrcpt=.
 grep 'postfix-mxc/qmgr\[[0-9]*\]: [0-9A-F]*: from=<s@test.example>, size=[0-9]*, nrcpt=' "$T/mxc/maillog" |
@@ -57,7 +57,7 @@ for i in $(seq 50); do
         "$SENDMAIL" -i -f s@test.example "one@c.test" || fail "sendmail message $i"
 done
 wait_delivered mxc 300 60
-wait_until 20 test "$(queue_count)" = 0 || fail "queue not empty: $("$MTAQ" list)"
+wait_until 20 queue_empty || fail "queue not empty: $("$MTAQ" list)"
 check_eq "$(received mxc | xargs cat | sed -n 's/^Message-ID: <\(m[0-9]*\)@test.example>$/\1/p' | sort -u | wc -l)" 50 \
     "distinct messages of the 50 delivered"
 used=$(($(conns mxc) - before))

@@ -137,6 +137,10 @@ queue_count() {
     "$MTAQ" list --json | "$PY" -c 'import json,sys; print(len(json.load(sys.stdin)))'
 }
 
+# queue_empty: true when the queue holds no message (for wait_until, which
+# must evaluate it anew each time).
+queue_empty() { [ "$(queue_count)" = 0 ]; }
+
 # queue_ids: the queue ids, one per line.
 queue_ids() {
     "$MTAQ" list --json | "$PY" -c 'import json,sys; [print(m["id"]) for m in json.load(sys.stdin)]'
