@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
@@ -40,6 +41,9 @@
 #endif
 #ifndef MTA_DEFAULT_CONF
 #define MTA_DEFAULT_CONF "/etc/mta.conf"
+#endif
+#ifndef MTA_DKIM_KEY_DIR
+#define MTA_DKIM_KEY_DIR "/etc/mta/dkim"
 #endif
 
 #define CONFIG_LINE_MAX 4096 /* bytes in one line, not counting its line ending */
@@ -64,6 +68,8 @@ enum config_type {
     CONFIG_TYPE_UINT,          /* decimal number in [min, max] */
     CONFIG_TYPE_DURATION,      /* seconds, with optional s/m/h/d/w suffix, in [min, max] */
     CONFIG_TYPE_DURATION_LIST, /* comma-separated durations, each in [min, max] */
+    CONFIG_TYPE_DKIM_KEY,      /* repeatable "DOMAIN SELECTOR PATH"; empty clears the list */
+    CONFIG_TYPE_TLS_POLICY,    /* repeatable "DOMAIN LEVEL"; empty clears the list */
 };
 
 struct config_key {
@@ -92,6 +98,14 @@ struct config_key {
     CONFIG_OFFSET(f, uint64_t *), sizeof(((struct config *)0)->f), CONFIG_OFFSET(count, size_t),   \
         NULL
 
+#define DKIM_KEYS_FIELD                                                                            \
+    CONFIG_OFFSET(dkim_keys, struct config_dkim_key *), sizeof(((struct config *)0)->dkim_keys),   \
+        CONFIG_OFFSET(dkim_key_count, size_t), NULL
+
+#define TLS_POLICY_FIELD                                                                           \
+    CONFIG_OFFSET(tls_policy, struct config_tls_policy *),                                         \
+        sizeof(((struct config *)0)->tls_policy), CONFIG_OFFSET(tls_policy_count, size_t), NULL
+
 #define MINUTE ((uint64_t)60)
 #define HOUR (60 * MINUTE)
 #define DAY (24 * HOUR)
@@ -102,6 +116,9 @@ struct config_key {
 
 static const char *const config_on_off[] = {"on", "off", NULL};
 static const char *const config_inet_protocols[] = {"all", "ipv4", "ipv6", NULL};
+static const char *const config_tls_levels[] = {"none", "may", "encrypt", "verify", NULL};
+static const char *const config_canonicalizations[] = {"relaxed/relaxed", "relaxed/simple",
+                                                       "simple/relaxed", "simple/simple", NULL};
 
 static const struct config_key config_keys[] = {
     {"hostname", CONFIG_TYPE_HOST_NAME, STRING_FIELD(hostname), "", 0, 0,
@@ -169,6 +186,27 @@ static const struct config_key config_keys[] = {
      "MX host addresses tried in one delivery attempt"},
     {"throttle_pause", CONFIG_TYPE_DURATION, UINT64_FIELD(throttle_pause), "1m", 1, DAY,
      "first pause of a destination that asks us to slow down"},
+
+    /* DKIM. */
+    {"dkim_key", CONFIG_TYPE_DKIM_KEY, DKIM_KEYS_FIELD, "", 0, 0,
+     "DOMAIN SELECTOR PATH: sign mail whose From is in DOMAIN with the PEM key at PATH "
+     "(repeatable)"},
+    {"dkim_canonicalization", CONFIG_TYPE_ENUM,
+     ENUM_FIELD(dkim_canonicalization, config_canonicalizations), "relaxed/relaxed", 0, 0,
+     "DKIM canonicalization of header/body: relaxed or simple each"},
+    {"dkim_key_dir", CONFIG_TYPE_PATH, STRING_FIELD(dkim_key_dir), MTA_DKIM_KEY_DIR, 0, 0,
+     "directory where mtad dkim-keygen writes private keys"},
+
+    /* Outbound TLS. */
+    {"outbound_tls", CONFIG_TYPE_ENUM, ENUM_FIELD(outbound_tls, config_tls_levels), "may", 0, 0,
+     "STARTTLS to MX hosts: none, may (opportunistic), encrypt or verify"},
+    {"tls_policy", CONFIG_TYPE_TLS_POLICY, TLS_POLICY_FIELD, "", 0, 0,
+     "DOMAIN LEVEL: outbound_tls level for one destination (repeatable)"},
+    {"tls_ca_file", CONFIG_TYPE_PATH, STRING_FIELD(tls_ca_file),
+     "/etc/ssl/certs/ca-certificates.crt", 0, 0,
+     "PEM bundle of trusted CAs for verify and MTA-STS"},
+    {"mta_sts", CONFIG_TYPE_ENUM, ENUM_FIELD(mta_sts, config_on_off), "on", 0, 0,
+     "on: honour the MTA-STS policies of destinations (RFC 8461)"},
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -663,6 +701,170 @@ static int config__set_number(const struct config_key *key, struct config *cfg, 
     return 0;
 }
 
+/* A DKIM selector: labels of letters, digits, '-' and '_', dots between. */
+static bool config__is_selector(const char *s)
+{
+    size_t len = strlen(s);
+
+    if (len == 0 || len >= CONFIG_SELECTOR_MAX || s[0] == '.' || s[len - 1] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!config__is_alnum(s[i]) && s[i] != '-' && s[i] != '_' &&
+            !(s[i] == '.' && s[i + 1] != '.'))
+            return false;
+    }
+    return true;
+}
+
+int config_add_dkim_key(struct config *cfg, const char *value, char *why, size_t whylen)
+{
+    char domain[CONFIG_NAME_MAX], selector[CONFIG_SELECTOR_MAX], path[CONFIG_PATH_MAX];
+    const char *p = value;
+    char *words[3] = {domain, selector, path};
+    size_t caps[3] = {sizeof domain, sizeof selector, sizeof path};
+    struct config_dkim_key *k;
+
+    if (value[0] == '\0') {
+        memset(cfg->dkim_keys, 0, sizeof cfg->dkim_keys);
+        cfg->dkim_key_count = 0;
+        return 0;
+    }
+    for (size_t i = 0; i < 3; i++) {
+        size_t n;
+        while (config__is_space(*p))
+            p++;
+        n = 0;
+        while (p[n] && !config__is_space(p[n]))
+            n++;
+        if (n == 0) {
+            config__error(why, whylen, "expected DOMAIN SELECTOR PATH");
+            return -EINVAL;
+        }
+        if (n >= caps[i]) {
+            config__error(why, whylen, "%s longer than %zu bytes",
+                          i == 0   ? "domain"
+                          : i == 1 ? "selector"
+                                   : "path",
+                          caps[i] - 1);
+            return -EINVAL;
+        }
+        memcpy(words[i], p, n);
+        words[i][n] = '\0';
+        p += n;
+    }
+    while (config__is_space(*p))
+        p++;
+    if (*p) {
+        config__error(why, whylen, "expected DOMAIN SELECTOR PATH, found more after the path");
+        return -EINVAL;
+    }
+    if (!config__is_host_name(domain)) {
+        config__error(why, whylen, "domain: expected a domain name such as example.com");
+        return -EINVAL;
+    }
+    if (!config__is_selector(selector)) {
+        config__error(why, whylen,
+                      "selector: expected letters, digits, '-' and '_', dot-separated, at most "
+                      "%d bytes",
+                      CONFIG_SELECTOR_MAX - 1);
+        return -EINVAL;
+    }
+    if (path[0] != '/') {
+        config__error(why, whylen, "path: expected an absolute path (starting with '/')");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->dkim_key_count; i++) {
+        if (strcasecmp(cfg->dkim_keys[i].domain, domain) == 0 &&
+            strcmp(cfg->dkim_keys[i].selector, selector) == 0) {
+            config__error(why, whylen, "selector %s of %s is already set", selector, domain);
+            return -EINVAL;
+        }
+    }
+    if (cfg->dkim_key_count == CONFIG_DKIM_KEYS_MAX) {
+        config__error(why, whylen, "more than %d keys", CONFIG_DKIM_KEYS_MAX);
+        return -EINVAL;
+    }
+    k = &cfg->dkim_keys[cfg->dkim_key_count++];
+    memset(k, 0, sizeof *k);
+    memcpy(k->domain, domain, strlen(domain));
+    memcpy(k->selector, selector, strlen(selector));
+    memcpy(k->path, path, strlen(path));
+    return 0;
+}
+
+/* Appends one "DOMAIN LEVEL" line to tls_policy; empty clears the list. */
+static int config__add_tls_policy(struct config *cfg, const char *value, char *why, size_t whylen)
+{
+    char domain[CONFIG_NAME_MAX], level[16];
+    const char *p = value;
+    size_t n;
+    struct config_tls_policy *e;
+
+    if (value[0] == '\0') {
+        memset(cfg->tls_policy, 0, sizeof cfg->tls_policy);
+        cfg->tls_policy_count = 0;
+        return 0;
+    }
+    n = strcspn(p, " \t");
+    if (n == 0 || n >= sizeof domain) {
+        config__error(why, whylen, "expected DOMAIN LEVEL");
+        return -EINVAL;
+    }
+    memcpy(domain, p, n);
+    domain[n] = '\0';
+    p += n;
+    while (config__is_space(*p))
+        p++;
+    /* value comes trimmed: what is left is the level, one word */
+    if (*p == '\0' || strlen(p) >= sizeof level || strcspn(p, " \t") != strlen(p)) {
+        config__error(why, whylen, "expected DOMAIN LEVEL");
+        return -EINVAL;
+    }
+    snprintf(level, sizeof level, "%s", p);
+    if (!config__is_host_name(domain[0] == '.' ? domain + 1 : domain)) {
+        config__error(why, whylen,
+                      "domain: expected a domain name such as example.com, or .example.com for "
+                      "its subdomains");
+        return -EINVAL;
+    }
+    size_t k = 0;
+    while (config_tls_levels[k] && strcmp(config_tls_levels[k], level) != 0)
+        k++;
+    if (!config_tls_levels[k]) {
+        config__error(why, whylen, "level: expected none, may, encrypt or verify");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < cfg->tls_policy_count; i++) {
+        if (strcasecmp(cfg->tls_policy[i].domain, domain) == 0) {
+            config__error(why, whylen, "%s already has a policy", domain);
+            return -EINVAL;
+        }
+    }
+    if (cfg->tls_policy_count == CONFIG_TLS_POLICY_MAX) {
+        config__error(why, whylen, "more than %d policies", CONFIG_TLS_POLICY_MAX);
+        return -EINVAL;
+    }
+    e = &cfg->tls_policy[cfg->tls_policy_count++];
+    memset(e, 0, sizeof *e);
+    memcpy(e->domain, domain, strlen(domain));
+    memcpy(e->level, level, strlen(level));
+    return 0;
+}
+
+const char *config_tls_level(const struct config *cfg, const char *domain)
+{
+    for (const char *d = domain; d; d = strchr(d + 1, '.')) {
+        for (size_t i = 0; i < cfg->tls_policy_count; i++) {
+            const char *p = cfg->tls_policy[i].domain;
+            /* "example.com" is for the domain itself; ".example.com" for
+             * what lies below it, found as the suffix ".example.com". */
+            if (d == domain ? strcasecmp(p, d) == 0 : (p[0] == '.' && strcasecmp(p, d) == 0))
+                return cfg->tls_policy[i].level;
+        }
+    }
+    return cfg->outbound_tls;
+}
+
 /* Checks value against key's type and stores it; -EINVAL with why set if bad. */
 static int config__set(const struct config_key *key, struct config *cfg, const char *value,
                        char *why, size_t whylen)
@@ -736,6 +938,10 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         return config__set_number(key, cfg, number, rc, why, whylen);
     case CONFIG_TYPE_DURATION_LIST:
         return config__set_duration_list(key, cfg, value, why, whylen);
+    case CONFIG_TYPE_DKIM_KEY:
+        return config_add_dkim_key(cfg, value, why, whylen);
+    case CONFIG_TYPE_TLS_POLICY:
+        return config__add_tls_policy(cfg, value, why, whylen);
     }
     config__error(why, whylen, "internal error: key of unknown type");
     return -EINVAL;
@@ -1049,6 +1255,25 @@ void config_dump(const struct config *cfg, FILE *out)
                 count = 0; /* not from config_load(): write an invalid value, not garbage */
             memcpy(list, field, count * sizeof list[0]);
             config__format_duration_list(list, count, text, sizeof text);
+            break;
+        case CONFIG_TYPE_DKIM_KEY:
+            /* One line per key, as they were given; none: the empty default. */
+            if (cfg->dkim_key_count == 0)
+                text[0] = '\0';
+            for (size_t k = 0; k < cfg->dkim_key_count && k < CONFIG_DKIM_KEYS_MAX; k++)
+                fprintf(out, "%s = %s %s %s\n", key->name, cfg->dkim_keys[k].domain,
+                        cfg->dkim_keys[k].selector, cfg->dkim_keys[k].path);
+            if (cfg->dkim_key_count)
+                continue;
+            break;
+        case CONFIG_TYPE_TLS_POLICY:
+            if (cfg->tls_policy_count == 0)
+                text[0] = '\0';
+            for (size_t k = 0; k < cfg->tls_policy_count && k < CONFIG_TLS_POLICY_MAX; k++)
+                fprintf(out, "%s = %s %s\n", key->name, cfg->tls_policy[k].domain,
+                        cfg->tls_policy[k].level);
+            if (cfg->tls_policy_count)
+                continue;
             break;
         case CONFIG_TYPE_HOST_NAME:
         case CONFIG_TYPE_PATH:

@@ -16,10 +16,28 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_NAME_MAX 256  /* host and domain names (RFC 1035: 253 + NUL) */
-#define CONFIG_PATH_MAX 1024 /* file and directory paths */
-#define CONFIG_ERR_MAX 512   /* room for one error message */
-#define CONFIG_LIST_MAX 16   /* entries in a list value (retry_schedule) */
+#define CONFIG_NAME_MAX 256      /* host and domain names (RFC 1035: 253 + NUL) */
+#define CONFIG_PATH_MAX 1024     /* file and directory paths */
+#define CONFIG_ERR_MAX 512       /* room for one error message */
+#define CONFIG_LIST_MAX 16       /* entries in a list value (retry_schedule) */
+#define CONFIG_DKIM_KEYS_MAX 32  /* dkim_key lines */
+#define CONFIG_SELECTOR_MAX 64   /* DKIM selector, with its NUL */
+#define CONFIG_TLS_POLICY_MAX 64 /* tls_policy lines */
+
+/* One tls_policy line: the outbound_tls level for DOMAIN (".example.com":
+ * for its subdomains). */
+struct config_tls_policy {
+    char domain[CONFIG_NAME_MAX];
+    char level[8];
+};
+
+/* One dkim_key line: sign mail from DOMAIN with the key at PATH, published
+ * under SELECTOR._domainkey.DOMAIN. */
+struct config_dkim_key {
+    char domain[CONFIG_NAME_MAX];
+    char selector[CONFIG_SELECTOR_MAX];
+    char path[CONFIG_PATH_MAX];
+};
 
 struct config {
     /* Fully qualified host name used in Message-ID, Received, EHLO. */
@@ -67,6 +85,24 @@ struct config {
     uint64_t smtp_max_addresses;
     /* First pause of a destination that throttles us; it doubles, to 1h. */
     uint64_t throttle_pause;
+    /* ---- DKIM ---- */
+    /* Keys, one per dkim_key line (repeatable), in file order. */
+    struct config_dkim_key dkim_keys[CONFIG_DKIM_KEYS_MAX];
+    size_t dkim_key_count;
+    /* "relaxed/relaxed", "relaxed/simple", "simple/relaxed" or "simple/simple". */
+    char dkim_canonicalization[24];
+    /* Where `mtad dkim-keygen` writes keys. */
+    char dkim_key_dir[CONFIG_PATH_MAX];
+    /* ---- outbound TLS ---- */
+    /* "none", "may", "encrypt" or "verify". */
+    char outbound_tls[8];
+    /* Per-destination levels, one per tls_policy line (repeatable). */
+    struct config_tls_policy tls_policy[CONFIG_TLS_POLICY_MAX];
+    size_t tls_policy_count;
+    /* PEM bundle of the CAs trusted for "verify" and MTA-STS. */
+    char tls_ca_file[CONFIG_PATH_MAX];
+    /* "on" or "off": honour MTA-STS policies (RFC 8461). */
+    char mta_sts[8];
     /* Path of the file that was loaded, or "" when built-in defaults serve. */
     char path[CONFIG_PATH_MAX];
 };
@@ -111,6 +147,20 @@ void config_dump(const struct config *cfg, FILE *out);
  * *out. Returns 0 or -EINVAL (empty, junk, overflow).
  */
 int config_parse_size(const char *text, uint64_t *out);
+
+/*
+ * Appends one dkim_key value "DOMAIN SELECTOR PATH" to cfg, checked as
+ * the file's are; an empty value empties the list. Returns 0, or -EINVAL
+ * with why (CONFIG_ERR_MAX) saying what is wrong.
+ */
+int config_add_dkim_key(struct config *cfg, const char *value, char *why, size_t whylen);
+
+/*
+ * The outbound_tls level for mail to domain: the tls_policy line for the
+ * domain itself, else the one for its nearest ".parent", else
+ * outbound_tls. Returns the level word.
+ */
+const char *config_tls_level(const struct config *cfg, const char *domain);
 
 /* Iteration over the table, for documentation checks: name and default of
  * row i, or NULL when i is past the end. */

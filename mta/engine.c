@@ -31,12 +31,14 @@
 #include "bounce.h"
 #include "client.h"
 #include "log.h"
+#include "sts_lookup.h"
 
 #define CLAIM_BATCH 512
 #define DEST_BUCKETS 1024
 #define SWEEP_MS 1000
 #define THROTTLE_PAUSE_MAX 3600
 #define RESOLVING_MAX 32
+#define STS_RECHECK_S 3600 /* a destination kept busy looks at its MTA-STS record again */
 
 struct msgref {
     int refs;
@@ -70,6 +72,9 @@ struct session {
     const char *mx;     /* host name of the address in use */
     unsigned tries;
     int ready;
+    enum smtp_tls_level tls; /* of the connection being made */
+    int plain_retry;         /* MAY: the handshake failed; this host once more in plaintext */
+    int plain_tried;         /* that retry was made: no other */
     struct smtp_result last_fail;
     char last_relay[320];
 };
@@ -99,6 +104,11 @@ struct dest {
         struct sockaddr_storage ss;
         char host[DNS_NAME_MAX];
     } * addrs;
+    /* MTA-STS: 0 not looked up, 1 looking, 2 known (sts is the policy in
+     * force, or NULL). */
+    int sts_state;
+    int64_t sts_checked;
+    struct sts_policy *sts;
 };
 
 struct engine {
@@ -106,6 +116,7 @@ struct engine {
     struct writer *writer;
     const struct config *cfg;
     struct dns *dns;
+    struct tls_trust *trust; /* tls_ca_file, loaded at start; NULL when it could not be */
     uv_timer_t claim_timer, sweep_timer;
     int open_handles;
     int claiming;
@@ -181,7 +192,8 @@ static void dest_maybe_free(struct engine *e, struct dest *d)
     int64_t now = queue_now();
     /* A destination that throttled us is remembered for a while, so that
      * the next pause doubles and concurrency recovers gradually. */
-    if (d->head || d->sessions || d->resolving || d->paused_until > now || d->remember_until > now)
+    if (d->head || d->sessions || d->resolving || d->sts_state == 1 || d->paused_until > now ||
+        d->remember_until > now)
         return;
     for (pp = &e->buckets[dest_hash(d->domain)]; *pp; pp = &(*pp)->hnext)
         if (*pp == d) {
@@ -189,6 +201,7 @@ static void dest_maybe_free(struct engine *e, struct dest *d)
             break;
         }
     free(d->addrs);
+    free(d->sts);
     free(d);
 }
 
@@ -223,6 +236,8 @@ struct result_job {
     struct msgref *m;
     char relay[320];
     char remote_mta[DNS_NAME_MAX];
+    /* "TLSv1.2 TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 verified", "none" or "" (no connection) */
+    char tls[160];
     size_t n;
     int64_t now;
     /* filled by the work function, logged by done */
@@ -307,8 +322,12 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
         }
         uint32_t attempts = msg->rcpt[o->idx].attempts;
         int64_t next = j->now + retry_delay(cfg, attempts);
-        rc =
-            queue_record_result(t, msg->id, o->idx, o->outcome, o->text, j->now, next, &j->removed);
+        /* The queue keeps how the attempt was made, for `mtaq show`; reports
+         * get the reply alone. */
+        char stored[sizeof(o->text) + sizeof(j->tls) + 16];
+        snprintf(stored, sizeof(stored), "%s%s%s%s", o->text, j->tls[0] ? " (TLS: " : "", j->tls,
+                 j->tls[0] ? ")" : "");
+        rc = queue_record_result(t, msg->id, o->idx, o->outcome, stored, j->now, next, &j->removed);
         if (rc == -ENOENT) {
             o->skipped = 1; /* deleted by the operator meanwhile */
             continue;
@@ -356,8 +375,9 @@ static void result_log(struct result_job *j)
         struct rcpt_outcome *o = &j->out[i];
         if (o->postpone || o->skipped)
             continue;
-        log_info("%s: to=<%s>, relay=%s, delay=%.0f, dsn=%s, status=%s (%s)", msg->id,
-                 msg->rcpt[o->idx].address, j->relay[0] ? j->relay : "none", delay, o->status,
+        log_info("%s: to=<%s>, relay=%s,%s%s%s delay=%.0f, dsn=%s, status=%s (%s)", msg->id,
+                 msg->rcpt[o->idx].address, j->relay[0] ? j->relay : "none",
+                 j->tls[0] ? " tls=" : "", j->tls, j->tls[0] ? "," : "", delay, o->status,
                  status[o->outcome], o->text);
     }
     if (j->dsn_id[0])
@@ -515,6 +535,7 @@ static const struct sockaddr *session_addr(struct session *s, struct sockaddr_st
 
 static void session_cb(void *arg, struct smtp_client *c, enum smtp_event ev,
                        const struct smtp_outcome *o);
+static void session_tls_note(struct session *s, struct smtp_client *c);
 
 /* Removes s from its destination and frees it. */
 static void session_unlink(struct session *s)
@@ -545,11 +566,25 @@ static void session_free(struct session *s)
     engine_check_stopped(e);
 }
 
+/* The outbound_tls level for d: tls_policy or outbound_tls, raised to
+ * verify by an MTA-STS policy in enforce mode. */
+static enum smtp_tls_level dest_tls_level(struct engine *e, const struct dest *d)
+{
+    const char *w = config_tls_level(e->cfg, d->domain);
+    enum smtp_tls_level level = !strcmp(w, "none")      ? SMTP_TLS_NONE
+                                : !strcmp(w, "encrypt") ? SMTP_TLS_ENCRYPT
+                                : !strcmp(w, "verify")  ? SMTP_TLS_VERIFY
+                                                        : SMTP_TLS_MAY;
+    if (d->sts && d->sts->mode == STS_MODE_ENFORCE)
+        level = SMTP_TLS_VERIFY;
+    return level;
+}
+
 /* Tries the next address; 0 when a connection attempt started. */
 static int session_connect(struct session *s)
 {
     struct engine *e = s->e;
-    struct smtp_client_config cc;
+    struct smtp_client_config cc = {0};
     struct sockaddr_storage ss;
     const struct sockaddr *sa;
 
@@ -562,13 +597,29 @@ static int session_connect(struct session *s)
     cc.t.data_xfer = (unsigned)e->cfg->smtp_data_xfer_timeout * 1000;
     cc.t.data_done = (unsigned)e->cfg->smtp_data_done_timeout * 1000;
     cc.t.quit = (unsigned)e->cfg->smtp_quit_timeout * 1000;
+    cc.trust = e->trust;
+    if (s->plain_retry) {
+        /* The same host again, once, without TLS (may only). */
+        s->plain_retry = 0;
+        s->plain_tried = 1;
+        s->addr_i--;
+        s->tls = SMTP_TLS_NONE;
+    } else {
+        s->plain_tried = 0;
+        s->tls = dest_tls_level(e, s->dest);
+    }
+    cc.tls = s->tls;
     while (s->tries < e->cfg->smtp_max_addresses && (sa = session_addr(s, &ss))) {
         const char *name = s->dest->addrs[s->addr_i].host;
         s->mx = name;
+        cc.tls_name = name;
         s->addr_i++;
-        s->tries++;
+        if (!s->plain_tried)
+            s->tries++;
         if (smtp_client_start(e->loop, sa, name, &cc, session_cb, s, &s->client) == 0)
             return 0;
+        s->plain_tried = 0;
+        cc.tls = s->tls = dest_tls_level(e, s->dest);
     }
     return -1;
 }
@@ -668,6 +719,12 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
         return;
     }
     snprintf(j->remote_mta, sizeof(j->remote_mta), "%s", s->mx ? s->mx : d->domain);
+    const struct smtp_tls_info *ti = smtp_client_tls(s->client);
+    if (ti && ti->active)
+        snprintf(j->tls, sizeof(j->tls), "%s %s %s%s", ti->version, ti->cipher,
+                 ti->verified ? "verified" : "unverified:", ti->verified ? "" : ti->verify_error);
+    else
+        snprintf(j->tls, sizeof(j->tls), "none");
     for (size_t i = 0; i < dl->n; i++) {
         const struct smtp_result *r = &o->rcpt[i];
         struct rcpt_outcome *out = &j->out[i];
@@ -707,12 +764,23 @@ static void session_cb(void *arg, struct smtp_client *c, enum smtp_event ev,
     case SMTP_EV_READY:
         s->ready = 1;
         s->dest->dead = 0;
+        session_tls_note(s, c);
         session_next(s);
         break;
     case SMTP_EV_FAILED:
         s->last_fail = o->res;
         snprintf(s->last_relay, sizeof(s->last_relay), "%s", smtp_client_relay(c));
-        log_info("%s: %s (%s)", s->dest->domain, smtp_client_relay(c), o->res.text);
+        if (s->dest->sts && s->dest->sts->mode == STS_MODE_ENFORCE && o->res.tls_failed) {
+            size_t n = strlen(s->last_fail.text);
+            snprintf(s->last_fail.text + n, sizeof(s->last_fail.text) - n,
+                     " (the MTA-STS policy of %s requires verified TLS)", s->dest->domain);
+        }
+        log_info("%s: %s (%s)", s->dest->domain, smtp_client_relay(c), s->last_fail.text);
+        if (o->res.tls_failed && s->tls == SMTP_TLS_MAY && !s->plain_tried) {
+            log_info("%s: TLS with %s failed; trying that host once more in plaintext",
+                     s->dest->domain, smtp_client_relay(c));
+            s->plain_retry = 1;
+        }
         if (o->res.throttled)
             dest_throttle(s->e, s->dest, o->res.text);
         break;
@@ -732,6 +800,18 @@ static void session_cb(void *arg, struct smtp_client *c, enum smtp_event ev,
         session_free(s);
         break;
     }
+}
+
+/* Under an MTA-STS policy in testing mode, says what enforce would have
+ * refused: a connection without verified TLS. */
+static void session_tls_note(struct session *s, struct smtp_client *c)
+{
+    const struct smtp_tls_info *ti = smtp_client_tls(c);
+    const struct sts_policy *p = s->dest->sts;
+    if (p && p->mode == STS_MODE_TESTING && !(ti && ti->active && ti->verified))
+        log_info("%s: MTA-STS policy in testing mode: %s %s; enforce would defer the mail",
+                 s->dest->domain, smtp_client_relay(c),
+                 !ti || !ti->active ? "has no TLS" : "has a certificate that did not verify");
 }
 
 static void session_open(struct engine *e, struct dest *d)
@@ -759,11 +839,65 @@ static void session_open(struct engine *e, struct dest *d)
 /* ---- dispatch ---- */
 
 static void dest_route_done(void *arg, const struct dns_route *route);
+static void dest_sts_start(struct engine *e, struct dest *d);
 
 struct route_req {
     struct engine *e;
     struct dest *d;
 };
+
+struct sts_req_ref {
+    struct engine *e;
+    struct dest *d;
+};
+
+static void dest_sts_done(void *arg, struct sts_policy *p, const char *note)
+{
+    struct sts_req_ref *rq = arg;
+    struct engine *e = rq->e;
+    struct dest *d = rq->d;
+
+    free(rq);
+    e->pending_jobs--;
+    if (note[0])
+        log_info("%s: %s", d->domain, note);
+    if (p && (!d->sts || d->sts->mode != p->mode || strcmp(d->sts->id, p->id) != 0))
+        log_info("%s: MTA-STS policy %s in force, mode %s", d->domain, p->id,
+                 sts_mode_name(p->mode));
+    free(d->sts);
+    d->sts = p;
+    d->sts_state = 2;
+    d->sts_checked = queue_now();
+    d->have_route = 0; /* the MX hosts are checked against the policy afresh */
+    if (!e->stopping)
+        dest_pump(e, d);
+    else {
+        struct delivery *dl;
+        while ((dl = dest_pop(d)))
+            delivery_postpone(e, dl, queue_now());
+    }
+    dest_maybe_free(e, d);
+    engine_check_stopped(e);
+}
+
+static void dest_sts_start(struct engine *e, struct dest *d)
+{
+    struct sts_lookup_ctx ctx = {e->loop, e->writer, e->dns, e->trust};
+    struct sts_req_ref *rq = malloc(sizeof(*rq));
+    if (!rq)
+        return;
+    rq->e = e;
+    rq->d = d;
+    d->sts_state = 1;
+    e->pending_jobs++;
+    if (sts_lookup_start(&ctx, d->domain, dest_sts_done, rq) != 0) {
+        e->pending_jobs--;
+        free(rq);
+        d->sts_state = 2; /* not a name that can have a policy */
+        d->sts_checked = queue_now();
+        dest_pump(e, d);
+    }
+}
 
 static void dest_pump(struct engine *e, struct dest *d)
 {
@@ -798,6 +932,14 @@ static void dest_pump(struct engine *e, struct dest *d)
             session_next(s);
     if (!d->head)
         return;
+    if (!strcmp(e->cfg->mta_sts, "on") &&
+        (d->sts_state == 0 ||
+         (d->sts_state == 2 && queue_now() - d->sts_checked > STS_RECHECK_S))) {
+        dest_sts_start(e, d);
+        return;
+    }
+    if (d->sts_state == 1)
+        return; /* dest_sts_done pumps */
     if (!d->have_route) {
         /* Past RESOLVING_MAX lookups, the destination waits for one to end
          * (dest_route_done pumps the waiting ones). */
@@ -851,11 +993,22 @@ static void dest_route_done(void *arg, const struct dns_route *route)
             n += route->host[h].naddr;
         struct dest_addr *a = n ? calloc(n, sizeof(*a)) : NULL;
         if (a) {
-            for (size_t h = 0; h < route->nhosts; h++)
+            for (size_t h = 0; h < route->nhosts; h++) {
+                const char *host = route->host[h].name;
+                if (d->sts && d->sts->mode != STS_MODE_NONE && !sts_mx_match(d->sts, host)) {
+                    log_info("%s: MX host %s is not in the MTA-STS policy (mode %s)%s", d->domain,
+                             host, sts_mode_name(d->sts->mode),
+                             d->sts->mode == STS_MODE_ENFORCE ? ": skipped"
+                                                              : "; enforce would skip it");
+                    if (d->sts->mode == STS_MODE_ENFORCE)
+                        continue;
+                }
                 for (size_t i = 0; i < route->host[h].naddr; i++, k++) {
                     a[k].ss = route->host[h].addr[i];
-                    snprintf(a[k].host, sizeof(a[k].host), "%s", route->host[h].name);
+                    snprintf(a[k].host, sizeof(a[k].host), "%s", host);
                 }
+            }
+            n = k;
             free(d->addrs);
             d->addrs = a;
             d->naddrs = n;
@@ -863,7 +1016,14 @@ static void dest_route_done(void *arg, const struct dns_route *route)
         }
     }
     e->resolving--;
-    if (route->status == DNS_ROUTE_OK) {
+    if (route->status == DNS_ROUTE_OK && d->have_route && d->naddrs == 0) {
+        /* MTA-STS enforce left no MX host: never an unlisted one. */
+        while ((dl = dest_pop(d)))
+            delivery_fail(e, dl, 4, "4.7.5",
+                          "no MX host of this domain matches its MTA-STS policy (mode enforce)",
+                          NULL, NULL);
+        d->have_route = 0;
+    } else if (route->status == DNS_ROUTE_OK) {
         dest_pump(e, d);
     } else if (route->status == DNS_ROUTE_CANCELLED) {
         while ((dl = dest_pop(d)))
@@ -1124,6 +1284,11 @@ struct engine *engine_new(uv_loop_t *loop, struct writer *w, const struct config
     e->writer = w;
     e->cfg = cfg;
     e->dns = dns;
+    char err[256];
+    if (tls_trust_load(cfg->tls_ca_file, &e->trust, err, sizeof(err)) < 0)
+        log_warn("tls_ca_file: %s: no certificate can be verified (outbound_tls verify and "
+                 "MTA-STS defer)",
+                 err);
     uv_timer_init(loop, &e->claim_timer);
     uv_timer_init(loop, &e->sweep_timer);
     e->claim_timer.data = e->sweep_timer.data = e;
@@ -1178,8 +1343,10 @@ void engine_free(struct engine *e)
         for (struct dest *d = e->buckets[b], *next; d; d = next) {
             next = d->hnext;
             free(d->addrs);
+            free(d->sts);
             free(d);
         }
+    tls_trust_free(e->trust);
     free(e);
 }
 

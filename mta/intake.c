@@ -13,19 +13,21 @@
 
 #include "message.h"
 
-int intake_prepare(const struct config *cfg, const struct submit_env *env, uid_t uid,
-                   const char *origin, const char *content, size_t len, struct queue_msg **msg,
-                   char **stored, size_t *stored_len)
+int intake_prepare(const char *hostname, const struct signer *signer, const struct submit_env *env,
+                   uid_t uid, const char *origin, const char *content, size_t len,
+                   struct queue_msg **msg, char **stored, size_t *stored_len, char *note)
 {
     struct queue_msg *m = NULL;
-    char date[64], head[512], *out = NULL;
-    int n;
+    char date[64], head[512], *out = NULL, *sigs = NULL, *signed_out;
+    size_t sigs_len = 0;
+    int n, rc = -ENOMEM;
 
     *msg = NULL;
     *stored = NULL;
+    note[0] = '\0';
     message_format_date(time(NULL), date, sizeof(date));
     n = snprintf(head, sizeof(head), "Received: by %s (mtad, from userid %u);\r\n\t%s\r\n",
-                 cfg->hostname, (unsigned)uid, date);
+                 hostname, (unsigned)uid, date);
     if (n < 0 || (size_t)n >= sizeof(head))
         return -EINVAL;
     if (!(m = queue_msg_new(env->nrcpt)) || !(out = malloc((size_t)n + len + 1)))
@@ -33,6 +35,21 @@ int intake_prepare(const struct config *cfg, const struct submit_env *env, uid_t
     memcpy(out, head, (size_t)n);
     if (len)
         memcpy(out + n, content, len);
+    if ((rc = signer_sign(signer, out, (size_t)n + len, &sigs, &sigs_len, note, SIGNER_NOTE_MAX)) <
+        0)
+        goto fail;
+    if (sigs) {
+        rc = -ENOMEM;
+        if (!(signed_out = malloc(sigs_len + (size_t)n + len + 1)))
+            goto fail;
+        memcpy(signed_out, sigs, sigs_len);
+        memcpy(signed_out + sigs_len, out, (size_t)n + len);
+        free(out);
+        out = signed_out;
+        n += (int)sigs_len;
+        free(sigs);
+        sigs = NULL;
+    }
     snprintf(m->sender, sizeof(m->sender), "%s", env->sender);
     snprintf(m->envid, sizeof(m->envid), "%s", env->envid);
     snprintf(m->origin, sizeof(m->origin), "%s", origin);
@@ -52,7 +69,8 @@ int intake_prepare(const struct config *cfg, const struct submit_env *env, uid_t
 fail:
     queue_msg_free(m);
     free(out);
-    return -ENOMEM;
+    free(sigs);
+    return rc;
 }
 
 const char *intake_strerror(int rc)

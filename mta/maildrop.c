@@ -36,6 +36,7 @@ struct maildrop {
     struct writer *writer;
     struct queue *queue;
     const struct config *cfg;
+    struct signer *const *signer; /* the daemon's current one */
     const struct spool_paths *paths;
     void (*imported)(void *arg);
     void *arg;
@@ -50,6 +51,11 @@ struct maildrop {
 struct scan_job {
     struct writer_job base;
     struct maildrop *md;
+    /* What the worker needs of the configuration, taken on the loop
+     * thread: a reload may replace the configuration while the job runs. */
+    char hostname[CONFIG_NAME_MAX];
+    uint64_t max_message_size;
+    struct signer *signer;        /* a reference */
     char (*names)[NAME_MAX_KEPT]; /* imported: unlinked after the commit */
     size_t nnames;
     int more; /* files left past the batch */
@@ -67,12 +73,12 @@ struct forget_job {
  * earlier: unlink it), 0 to leave it (incomplete), or a negative errno
  * (-EBADMSG: move it to corrupt/; else a queue error: leave it).
  */
-static int import_one(struct maildrop *md, struct queue_txn *t, int dirfd, const char *name,
-                      char *why, size_t whylen)
+static int import_one(struct maildrop *md, const struct scan_job *j, struct queue_txn *t, int dirfd,
+                      const char *name, char *why, size_t whylen)
 {
     struct submit_env env;
     struct stat st;
-    char note[80];
+    char note[80], dkim_note[SIGNER_NOTE_MAX];
     char *buf = NULL, *content = NULL;
     size_t cap, have = 0, pos = 0, len = 0;
     struct queue_msg *m = NULL;
@@ -105,7 +111,7 @@ static int import_one(struct maildrop *md, struct queue_txn *t, int dirfd, const
         }
         goto out;
     }
-    cap = (size_t)md->cfg->max_message_size + SUBMIT_HEADER_MAX;
+    cap = (size_t)j->max_message_size + SUBMIT_HEADER_MAX;
     if ((uint64_t)st.st_size > cap) {
         rc = -EBADMSG;
         snprintf(why, whylen, "file too large");
@@ -133,8 +139,8 @@ static int import_one(struct maildrop *md, struct queue_txn *t, int dirfd, const
             snprintf(why, whylen, "truncated envelope");
             goto out;
         }
-        rc = submit_parse_line(&env, buf + pos, (size_t)(nl - (buf + pos)),
-                               md->cfg->max_message_size, why, whylen);
+        rc = submit_parse_line(&env, buf + pos, (size_t)(nl - (buf + pos)), j->max_message_size,
+                               why, whylen);
         pos = (size_t)(nl - buf) + 1;
         if (rc == 1)
             break;
@@ -155,15 +161,16 @@ static int import_one(struct maildrop *md, struct queue_txn *t, int dirfd, const
     }
     char origin[QUEUE_ORIGIN_MAX];
     snprintf(origin, sizeof(origin), "maildrop uid=%u", (unsigned)st.st_uid);
-    if ((rc = intake_prepare(md->cfg, &env, st.st_uid, origin, buf + pos, env.size, &m, &content,
-                             &len)))
+    if ((rc = intake_prepare(j->hostname, j->signer, &env, st.st_uid, origin, buf + pos, env.size,
+                             &m, &content, &len, dkim_note)))
         goto out;
     if ((rc = queue_insert(t, m, content, len)) || (rc = queue_note_put(t, note, "", 0))) {
         snprintf(why, whylen, "%s", strerror(-rc));
         goto out;
     }
-    log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, maildrop uid=%u)", m->id, m->sender,
-             len, m->nrcpt, (unsigned)st.st_uid);
+    log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, maildrop uid=%u)%s%s", m->id,
+             m->sender, len, m->nrcpt, (unsigned)st.st_uid, dkim_note[0] ? ", dkim: " : "",
+             dkim_note);
     rc = 1;
 out:
     if (fd >= 0)
@@ -202,7 +209,7 @@ static int scan_work(struct writer_job *wj, struct queue_txn *parent)
             ret = rc;
             break;
         }
-        rc = import_one(md, t, dirfd(dir), de->d_name, why, sizeof(why));
+        rc = import_one(md, j, t, dirfd(dir), de->d_name, why, sizeof(why));
         if (rc == 1) {
             if ((rc = queue_txn_commit(t)) == 0)
                 memcpy(j->names[j->nnames++], de->d_name, strlen(de->d_name) + 1);
@@ -294,6 +301,7 @@ static void scan_done(struct writer_job *wj, int rc)
         md->again = 0;
         scan_submit(md);
     }
+    signer_unref(j->signer);
     free(j->names);
     free(j);
     maildrop_free_if_done(md);
@@ -310,6 +318,9 @@ static void scan_submit(struct maildrop *md)
         return;
     }
     j->md = md;
+    snprintf(j->hostname, sizeof(j->hostname), "%s", md->cfg->hostname);
+    j->max_message_size = md->cfg->max_message_size;
+    j->signer = signer_ref(*md->signer);
     j->base.work = scan_work;
     j->base.after_commit = scan_after_commit;
     j->base.done = scan_done;
@@ -356,8 +367,9 @@ void maildrop_stop(struct maildrop *md)
 }
 
 struct maildrop *maildrop_start(uv_loop_t *loop, struct writer *w, struct queue *q,
-                                const struct config *cfg, const struct spool_paths *paths,
-                                void (*imported)(void *arg), void *arg)
+                                const struct config *cfg, struct signer *const *signer,
+                                const struct spool_paths *paths, void (*imported)(void *arg),
+                                void *arg)
 {
     struct maildrop *md = calloc(1, sizeof(*md));
     if (!md)
@@ -366,6 +378,7 @@ struct maildrop *maildrop_start(uv_loop_t *loop, struct writer *w, struct queue 
     md->writer = w;
     md->queue = q;
     md->cfg = cfg;
+    md->signer = signer;
     md->paths = paths;
     md->imported = imported;
     md->arg = arg;

@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "signer.h"
 #include "spool.h"
 #include "writer.h"
 
@@ -16,13 +17,15 @@ struct maildrop;
 
 /*
  * Starts watching paths->maildrop and scans it once now; files are
- * imported through w into q. cfg is read at each import (so a
- * reload applies). imported(arg) runs on the loop after a batch that
- * queued at least one message. Returns NULL on ENOMEM.
+ * imported through w into q, signed by *signer (the daemon's slot, read
+ * when each batch starts, so that a reload applies; the batch holds a
+ * reference). cfg is read likewise. imported(arg) runs on the loop after
+ * a batch that queued at least one message. Returns NULL on ENOMEM.
  */
 struct maildrop *maildrop_start(uv_loop_t *loop, struct writer *w, struct queue *q,
-                                const struct config *cfg, const struct spool_paths *paths,
-                                void (*imported)(void *arg), void *arg);
+                                const struct config *cfg, struct signer *const *signer,
+                                const struct spool_paths *paths, void (*imported)(void *arg),
+                                void *arg);
 
 /* Asks for a scan soon (coalesced with one already pending). */
 void maildrop_request(struct maildrop *md);

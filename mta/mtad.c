@@ -38,6 +38,7 @@
 #include <uv.h>
 
 #include "config.h"
+#include "dkim_keygen.h"
 #include "dns.h"
 #include "engine.h"
 #include "intake.h"
@@ -46,6 +47,7 @@
 #include "message.h"
 #include "mta_build.h"
 #include "queue.h"
+#include "signer.h"
 #include "spool.h"
 #include "submit.h"
 #include "writer.h"
@@ -77,6 +79,16 @@ struct client_job {
     size_t len;
     char id[QUEUE_ID_SIZE];
     unsigned count;
+    /* JOB_INSERT: the submission is prepared and signed on a worker
+     * thread first (uv_work_t), with what it needs of the daemon taken on
+     * the loop thread, before it goes to the writer. */
+    uv_work_t prepare;
+    char *raw; /* the submitted content */
+    char hostname[CONFIG_NAME_MAX];
+    struct signer *signer; /* a reference */
+    char origin[QUEUE_ORIGIN_MAX];
+    int prepare_rc;
+    char dkim_note[SIGNER_NOTE_MAX];
 };
 
 struct conn {
@@ -103,6 +115,8 @@ struct daemon {
     struct maildrop *maildrop;
     struct dns *dns;
     struct engine *engine; /* NULL with delivery = off */
+    struct signer *signer; /* DKIM keys; replaced on SIGHUP */
+    unsigned preparing;    /* submissions being prepared on worker threads */
     int engine_stopped;
     int lock_fd;
     uv_pipe_t server;
@@ -152,8 +166,9 @@ static void client_job_done(struct writer_job *wj, int rc)
         engine_kick(j->d->engine); /* new or newly due mail */
     if (j->kind == JOB_INSERT) {
         if (rc == 0)
-            log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, %s)", j->id, j->msg->sender,
-                     j->len, j->msg->nrcpt, j->msg->origin);
+            log_info("%s: from=<%s>, size=%zu, nrcpt=%u (queue active, %s)%s%s", j->id,
+                     j->msg->sender, j->len, j->msg->nrcpt, j->msg->origin,
+                     j->dkim_note[0] ? ", dkim: " : "", j->dkim_note);
         else
             log_warn("submission from %s not queued: %s", j->msg->origin, intake_strerror(rc));
         /* Every queue error is temporary for the submitter: the message
@@ -172,6 +187,8 @@ static void client_job_done(struct writer_job *wj, int rc)
         j->conn->job = NULL;
     queue_msg_free(j->msg);
     free(j->content);
+    free(j->raw);
+    signer_unref(j->signer);
     free(j);
 }
 
@@ -331,32 +348,77 @@ static void conn_command(struct conn *c, char *line)
     writer_submit(d->writer, &j->base);
 }
 
-/* The submission is complete: validate the content and queue the insert. */
+/* Worker thread: the Received header and the DKIM signatures. */
+static void prepare_work(uv_work_t *req)
+{
+    struct client_job *j = req->data;
+    struct conn *c = j->conn;
+
+    j->prepare_rc = intake_prepare(j->hostname, j->signer, &c->env, c->uid, j->origin, j->raw,
+                                   c->env.size, &j->msg, &j->content, &j->len, j->dkim_note);
+}
+
+static void daemon_maybe_stop(struct daemon *d);
+
+/* Loop thread: the prepared message goes to the writer. */
+static void prepare_done(uv_work_t *req, int status)
+{
+    struct client_job *j = req->data;
+    struct conn *c = j->conn;
+    struct daemon *d = j->d;
+
+    d->preparing--;
+    free(j->raw);
+    j->raw = NULL;
+    if (status != 0 || j->prepare_rc != 0) {
+        c->job = NULL;
+        conn_fail(c, "tempfail",
+                  j->prepare_rc == -ENOMEM ? "out of memory" : "cannot prepare the message");
+        signer_unref(j->signer);
+        queue_msg_free(j->msg);
+        free(j->content);
+        free(j);
+        daemon_maybe_stop(d);
+        return;
+    }
+    writer_submit(d->writer, &j->base);
+}
+
+/* The submission is complete: validate the content, then prepare it off
+ * the loop (RSA signing takes milliseconds) and queue the insert. */
 static void conn_submission_done(struct conn *c)
 {
     struct daemon *d = c->d;
-    char err[256], origin[QUEUE_ORIGIN_MAX];
+    char err[256];
     struct client_job *j;
 
     if (submit_check_content(c->content, c->env.size, err, sizeof(err)) < 0) {
         conn_fail(c, "fail", err);
         return;
     }
-    snprintf(origin, sizeof(origin), "local uid=%u", (unsigned)c->uid);
-    if (!(j = client_job_new(d, JOB_INSERT)) ||
-        intake_prepare(&d->cfg, &c->env, c->uid, origin, c->content, c->env.size, &j->msg,
-                       &j->content, &j->len) != 0) {
-        free(j);
+    if (!(j = client_job_new(d, JOB_INSERT))) {
         conn_fail(c, "tempfail", "out of memory");
         return;
     }
-    free(c->content);
+    snprintf(j->origin, sizeof(j->origin), "local uid=%u", (unsigned)c->uid);
+    snprintf(j->hostname, sizeof(j->hostname), "%s", d->cfg.hostname);
+    j->signer = signer_ref(d->signer);
+    j->raw = c->content;
     c->content = NULL;
     j->conn = c;
+    j->prepare.data = j;
     c->job = j;
     c->state = CONN_WAIT;
     uv_read_stop((uv_stream_t *)&c->pipe);
-    writer_submit(d->writer, &j->base);
+    if (uv_queue_work(d->loop, &j->prepare, prepare_work, prepare_done) != 0) {
+        c->job = NULL;
+        conn_fail(c, "tempfail", "cannot start a worker");
+        signer_unref(j->signer);
+        free(j->raw);
+        free(j);
+        return;
+    }
+    d->preparing++;
 }
 
 static void conn_feed(struct conn *c, const char *p, size_t n)
@@ -491,8 +553,14 @@ static void on_connection(uv_stream_t *server, int status)
  * that run() can close the queue. */
 static void on_writer_idle(void *arg)
 {
-    struct daemon *d = arg;
-    if (d->stopping && d->engine_stopped)
+    daemon_maybe_stop(arg);
+}
+
+/* Stopping ends once the engine handed back its work, no submission is
+ * being prepared and the writer committed everything. */
+static void daemon_maybe_stop(struct daemon *d)
+{
+    if (d->stopping && d->engine_stopped && d->preparing == 0 && writer_idle(d->writer))
         uv_stop(d->loop);
 }
 
@@ -502,8 +570,7 @@ static void on_engine_stopped(void *arg)
 {
     struct daemon *d = arg;
     d->engine_stopped = 1;
-    if (writer_idle(d->writer))
-        uv_stop(d->loop);
+    daemon_maybe_stop(d);
 }
 
 static void on_maildrop_imported(void *arg)
@@ -551,6 +618,14 @@ static void on_signal(uv_signal_t *s, int signum)
             log_warn("queue_dir and queue_map_size changes take effect at restart");
         snprintf(cfg.queue_dir, sizeof(cfg.queue_dir), "%s", d->cfg.queue_dir);
         cfg.queue_map_size = d->cfg.queue_map_size;
+        struct signer *signer = NULL;
+        if (signer_load(&cfg, &signer, err, sizeof(err)) != 0) {
+            log_error("reload failed, keeping the running configuration: %s", err);
+            return;
+        }
+        signer_unref(d->signer);
+        d->signer = signer;
+        log_info("DKIM: %zu key(s) loaded", signer_key_count(signer));
         d->cfg = cfg;
         log_close();
         log_open(d->cfg.log, "mtad", d->cfg.hostname);
@@ -645,6 +720,15 @@ static int run(struct daemon *d)
         log_error("queue_dir %s: %s", d->cfg.queue_dir, strerror(-rc));
         return 1;
     }
+    char err[CONFIG_ERR_MAX];
+    if ((rc = signer_load(&d->cfg, &d->signer, err, sizeof(err)))) {
+        log_error("%s", err);
+        return 1;
+    }
+    if (signer_key_count(d->signer))
+        log_info("DKIM: %zu key(s) loaded", signer_key_count(d->signer));
+    else
+        log_warn("no dkim_key: mail goes out unsigned (mtad dkim-keygen makes a key)");
     if ((rc = daemon_setup_dirs(d))) {
         log_error("cannot set up %s: %s", d->paths.dir, strerror(-rc));
         return 1;
@@ -694,8 +778,8 @@ static int run(struct daemon *d)
     } else {
         log_warn("delivery = off: mail is queued, nothing is delivered");
     }
-    d->maildrop =
-        maildrop_start(d->loop, d->writer, d->queue, &d->cfg, &d->paths, on_maildrop_imported, d);
+    d->maildrop = maildrop_start(d->loop, d->writer, d->queue, &d->cfg, &d->signer, &d->paths,
+                                 on_maildrop_imported, d);
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
@@ -720,6 +804,7 @@ static int run(struct daemon *d)
     engine_free(d->engine);
     uv_loop_close(d->loop);
     writer_free(d->writer);
+    signer_unref(d->signer);
     queue_close(d->queue);
     unlink(d->paths.sock);
     close(d->lock_fd);
@@ -732,6 +817,9 @@ static void usage(FILE *out)
     fprintf(out, "usage: mtad [-C config] [run]      run the daemon (in the foreground)\n"
                  "       mtad [-C config] check      validate the configuration\n"
                  "       mtad [-C config] config     print the effective configuration\n"
+                 "       mtad [-C config] dkim-keygen [--type rsa|ed25519] [--bits N] [--force] "
+                 "DOMAIN SELECTOR\n"
+                 "                                   make a DKIM key, print its DNS record\n"
                  "       mtad -V                     print the version\n");
 }
 
@@ -744,7 +832,8 @@ int main(int argc, char **argv)
 
     memset(&d, 0, sizeof(d));
     d.lock_fd = -1;
-    while ((opt = getopt(argc, argv, "C:hV")) != -1) {
+    /* "+": options after the subcommand are the subcommand's. */
+    while ((opt = getopt(argc, argv, "+C:hV")) != -1) {
         switch (opt) {
         case 'C':
             d.config_arg = optarg;
@@ -762,7 +851,7 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         cmd = argv[optind++];
-    if (optind < argc) {
+    if (optind < argc && strcmp(cmd, "dkim-keygen") != 0) {
         usage(stderr);
         return 64;
     }
@@ -770,6 +859,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "mtad: %s\n", err);
         return strcmp(cmd, "check") == 0 ? 1 : 78;
     }
+    if (strcmp(cmd, "dkim-keygen") == 0)
+        return dkim_keygen_main(&d.cfg, argc - optind + 1, argv + optind - 1, stdout);
     if (strcmp(cmd, "check") == 0) {
         struct spool_paths p;
         if (spool_paths_init(&p, d.cfg.queue_dir) != 0) {
@@ -781,6 +872,20 @@ int main(int argc, char **argv)
             printf("mtad: warning: hostname %s is not fully qualified: set hostname to the "
                    "name this host's address resolves to\n",
                    d.cfg.hostname);
+        struct signer *signer = NULL;
+        if (signer_load(&d.cfg, &signer, err, sizeof(err)) != 0) {
+            fprintf(stderr, "mtad: %s\n", err);
+            return 1;
+        }
+        if (signer_key_count(signer) == 0)
+            printf("mtad: warning: no dkim_key: mail goes out unsigned, and Gmail, Outlook "
+                   "and Yahoo refuse or junk unsigned bulk mail (mtad dkim-keygen makes a key)\n");
+        for (size_t i = 0; i < d.cfg.dkim_key_count; i++)
+            printf("mtad: DKIM: mail from %s is signed with selector %s (publish "
+                   "%s._domainkey.%s)\n",
+                   d.cfg.dkim_keys[i].domain, d.cfg.dkim_keys[i].selector,
+                   d.cfg.dkim_keys[i].selector, d.cfg.dkim_keys[i].domain);
+        signer_unref(signer);
         printf("mtad: configuration %s is valid\n",
                d.cfg.path[0] ? d.cfg.path : "(built-in defaults)");
         return 0;

@@ -227,8 +227,7 @@ int main(int argc, char **argv)
                     printf("  %s\n", p);
                 }
             }
-        }
-        else if (!strcmp(cmd, "cat")) {
+        } else if (!strcmp(cmd, "cat")) {
             const void *data;
             size_t len;
             rc = queue_content(t, args[0], &data, &len);

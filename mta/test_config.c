@@ -236,7 +236,7 @@ static void test_key_table(void)
         CHECK(used < sizeof text);
         n++;
     }
-    CHECK_INT(n, 30);
+    CHECK_INT(n, 37);
     def = "x";
     CHECK(config_key_name(n, &def) == NULL);
     CHECK(def == NULL);
@@ -937,6 +937,86 @@ static void check_round_trip(const char *dump, const struct config *cfg)
     CHECK_STR(loaded.path, dump_path);
 }
 
+/* dkim_key: repeatable, each line checked, duplicates refused. */
+static void test_dkim_keys(void)
+{
+    static const struct {
+        const char *line, *why;
+    } bad[] = {
+        {"dkim_key = example.org\n", "dkim_key: expected DOMAIN SELECTOR PATH"},
+        {"dkim_key = example.org s1\n", "dkim_key: expected DOMAIN SELECTOR PATH"},
+        {"dkim_key = example.org s1 /k extra\n",
+         "dkim_key: expected DOMAIN SELECTOR PATH, found more after the path"},
+        {"dkim_key = -bad.org s1 /k\n",
+         "dkim_key: domain: expected a domain name such as example.com"},
+        {"dkim_key = example.org s/1 /k\n",
+         "dkim_key: selector: expected letters, digits, '-' and '_', dot-separated, at most 63 "
+         "bytes"},
+        {"dkim_key = example.org s..1 /k\n",
+         "dkim_key: selector: expected letters, digits, '-' and '_', dot-separated, at most 63 "
+         "bytes"},
+        {"dkim_key = example.org s1 relative.key\n",
+         "dkim_key: path: expected an absolute path (starting with '/')"},
+        {"dkim_key = example.org s1 /a\ndkim_key = EXAMPLE.org s1 /b\n",
+         "dkim_key: selector s1 of EXAMPLE.org is already set"},
+    };
+    char path[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 600];
+    struct config cfg;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(load_text(bad[i].line, &cfg, err, path, sizeof path), -EINVAL);
+        snprintf(want, sizeof want, "%s:%d: %s", path, strchr(bad[i].line, '\n')[1] ? 2 : 1,
+                 bad[i].why);
+        CHECK_STR(err, want);
+    }
+    CHECK_INT(load_text("dkim_key = example.org s1 /a\ndkim_key = example.org s2 /b\n"
+                        "dkim_key = sub.example.org s1 /c\n",
+                        &cfg, err, path, sizeof path),
+              0);
+    CHECK_INT(cfg.dkim_key_count, 3);
+    CHECK_STR(cfg.dkim_keys[1].selector, "s2");
+    CHECK_STR(cfg.dkim_keys[2].domain, "sub.example.org");
+    CHECK_STR(cfg.dkim_keys[2].path, "/c");
+}
+
+/* tls_policy: repeatable, checked, and looked up domain, then .parents. */
+static void test_tls_policy(void)
+{
+    static const struct {
+        const char *line, *why;
+    } bad[] = {
+        {"tls_policy = example.org\n", "tls_policy: expected DOMAIN LEVEL"},
+        {"tls_policy = example.org verify extra\n", "tls_policy: expected DOMAIN LEVEL"},
+        {"tls_policy = example.org secure\n",
+         "tls_policy: level: expected none, may, encrypt or verify"},
+        {"tls_policy = ..example.org may\n",
+         "tls_policy: domain: expected a domain name such as example.com, or .example.com for "
+         "its subdomains"},
+        {"tls_policy = example.org may\ntls_policy = EXAMPLE.ORG none\n",
+         "tls_policy: EXAMPLE.ORG already has a policy"},
+    };
+    char path[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 600];
+    struct config cfg;
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(load_text(bad[i].line, &cfg, err, path, sizeof path), -EINVAL);
+        snprintf(want, sizeof want, "%s:%d: %s", path, strchr(bad[i].line, '\n')[1] ? 2 : 1,
+                 bad[i].why);
+        CHECK_STR(err, want);
+    }
+    CHECK_INT(load_text("outbound_tls = encrypt\ntls_policy = example.org verify\n"
+                        "tls_policy = .example.org none\ntls_policy = .org may\n",
+                        &cfg, err, path, sizeof path),
+              0);
+    CHECK_STR(config_tls_level(&cfg, "example.org"), "verify");
+    CHECK_STR(config_tls_level(&cfg, "EXAMPLE.org"), "verify");
+    CHECK_STR(config_tls_level(&cfg, "mx.example.org"), "none");
+    CHECK_STR(config_tls_level(&cfg, "a.b.example.org"), "none");
+    CHECK_STR(config_tls_level(&cfg, "other.org"), "may");
+    CHECK_STR(config_tls_level(&cfg, "org"), "encrypt");
+    CHECK_STR(config_tls_level(&cfg, "example.com"), "encrypt");
+}
+
 static void test_dump(void)
 {
     static const char want[] = "hostname = mail.example.com\n"
@@ -968,7 +1048,16 @@ static void test_dump(void)
                                "max_messages_per_connection = 7\n"
                                "connection_idle_timeout = 3599s\n"
                                "smtp_max_addresses = 50\n"
-                               "throttle_pause = 1d\n";
+                               "throttle_pause = 1d\n"
+                               "dkim_key = example.org rsa1 /etc/k/rsa1.key\n"
+                               "dkim_key = example.org ed1 /etc/k/ed1.key\n"
+                               "dkim_canonicalization = simple/relaxed\n"
+                               "dkim_key_dir = /srv/dkim\n"
+                               "outbound_tls = verify\n"
+                               "tls_policy = example.org encrypt\n"
+                               "tls_policy = .example.net none\n"
+                               "tls_ca_file = /srv/ca.pem\n"
+                               "mta_sts = off\n";
     char path[512], err[CONFIG_ERR_MAX];
     struct config cfg;
     char *buf;
@@ -1002,7 +1091,20 @@ static void test_dump(void)
                         "max_messages_per_connection = 7\n"
                         "connection_idle_timeout = 3599\n"
                         "smtp_max_addresses = 50\n"
-                        "throttle_pause = 86400\n",
+                        "throttle_pause = 86400\n"
+                        "dkim_key = other.example k /etc/k/other.key\n"
+                        "dkim_key =\n"
+                        "dkim_key =   example.org\trsa1 /etc/k/rsa1.key  \n"
+                        "dkim_key = example.org ed1 /etc/k/ed1.key\n"
+                        "dkim_canonicalization = simple/relaxed\n"
+                        "dkim_key_dir = /srv/dkim\n"
+                        "outbound_tls = verify\n"
+                        "tls_policy = other.example may\n"
+                        "tls_policy =\n"
+                        "tls_policy = example.org   encrypt\n"
+                        "tls_policy = .example.net none\n"
+                        "tls_ca_file = /srv/ca.pem\n"
+                        "mta_sts = off\n",
                         &cfg, err, path, sizeof path),
               0);
     CHECK_STR(err, "");
@@ -1187,6 +1289,8 @@ int main(int argc, char **argv)
     test_lengths();
     test_finish();
     test_init();
+    test_dkim_keys();
+    test_tls_policy();
     test_dump();
     test_dump_defaults();
     test_example_conf(argv[1]);

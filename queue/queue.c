@@ -1377,7 +1377,7 @@ int queue_note_put(struct queue_txn *t, const char *key, const void *value, size
     int rc = note_key(key, buf, sizeof(buf), &k);
     if (rc)
         return rc;
-    if (len > 1024)
+    if (len > QUEUE_NOTE_MAX)
         return -E2BIG;
     return queue__err(mdb_put(t->txn, t->q->meta, &k, &v, 0));
 }

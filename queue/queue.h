@@ -261,9 +261,11 @@ int queue_set_aside(struct queue_txn *t, const char *id);
 /*
  * Small named notes kept beside the queue (the daemon records imported
  * maildrop files here so that a crash between commit and unlink does not
- * import one twice). key is a string of at most 200 octets; values at most
- * 1024 octets. queue_note_get returns 0 or -ENOENT; *len is the value size.
+ * import one twice; the delivery engine caches MTA-STS policies). key is
+ * a string of at most 200 octets; values at most QUEUE_NOTE_MAX octets
+ * (-E2BIG). queue_note_get returns 0 or -ENOENT; *len is the value size.
  */
+#define QUEUE_NOTE_MAX 16384
 int queue_note_put(struct queue_txn *t, const char *key, const void *value, size_t len);
 int queue_note_get(struct queue_txn *t, const char *key, void *value, size_t *len);
 int queue_note_del(struct queue_txn *t, const char *key);

@@ -152,7 +152,7 @@ while read -r id marker; do
     esac
     for r in $rcpts; do
         case $r in *@a.test) relay="mx.a.test\[$MXA_IP\]:2525" ;; *) relay="mx.b.test\[$MXB_IP\]:2525" ;; esac
-        check_eq "$(grep -c "$id: to=<$r>, relay=$relay, delay=[0-9]*, dsn=2\.0\.0, status=sent (250 " "$T/mtad.log")" \
+        check_eq "$(grep -c "$id: to=<$r>, relay=$relay, tls=none, delay=[0-9]*, dsn=2\.0\.0, status=sent (250 " "$T/mtad.log")" \
             1 "status=sent lines for $r of $marker ($id)"
     done
 done <"$T/ids"

@@ -228,7 +228,7 @@ wait_until 90 grep -q "]: $late: removed" "$T/mtad.log" || fail "$late not expir
 wait_until 20 have_report late2@s.test failed || fail "no expiry report for late2: $(report_lines)"
 expired="message expired after 60s in the queue: 450 4.2.1 <late@a.test>: Recipient address rejected: try later"
 check_eq "$(grep "]: $late: to=<late@a.test>.*status=bounced" "$T/mtad.log" | sed 's/^.*\]: [^:]*: //; s/delay=[0-9]*, //')" \
-    "to=<late@a.test>, relay=mx1.a.test[127.0.2.11]:2525, dsn=4.4.7, status=bounced ($expired)" "expiry log line"
+    "to=<late@a.test>, relay=mx1.a.test[127.0.2.11]:2525, tls=none, dsn=4.4.7, status=bounced ($expired)" "expiry log line"
 d=$(grep "]: $late: to=<late@a.test>.*status=bounced" "$T/mtad.log" | sed 's/.*delay=\([0-9]*\),.*/\1/')
 [ "$d" -ge 60 ] && [ "$d" -le 70 ] || fail "expired after ${d}s, want 60-70s (max_queue_lifetime = 1m, retry 5s)"
 check_contains "$(describe "$(report_of late@s.test failed)")" "Final-Recipient: rfc822; late@a.test

@@ -65,18 +65,18 @@ wait_until 20 queue_empty || fail "queue not empty: $("$MTAQ" list)"
 
 # Each arrived where it should, once, and the log names that relay.
 check_eq "$(received mx2 | xargs grep -l '^Message-ID: <backup@test.example>' | wc -l)" 1 "backup.test message at the pref-20 MX"
-check_eq "$(grep -c 'to=<user@backup.test>, relay=mx2.backup.test\['"$BACKUP_IP"'\]:2525, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
+check_eq "$(grep -c 'to=<user@backup.test>, relay=mx2.backup.test\['"$BACKUP_IP"'\]:2525, tls=none, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
     1 "backup.test sent through mx2"
 check_eq "$(grep -c "backup.test: mx1.backup.test\[$DOWN_IP\]:2525 (connect to mx1.backup.test\[$DOWN_IP\]:2525: connection refused)" "$T/mtad.log")" \
     1 "the pref-10 MX tried first, refused"
 check_eq "$(grep -c 'to=<user@backup.test>.*status=deferred' "$T/mtad.log")" 0 \
     "backup.test deferred although the second MX is up"
 check_eq "$(received imp | xargs grep -l '^Message-ID: <implicit@test.example>' | wc -l)" 1 "implicit.test message at its A address"
-check_eq "$(grep -c 'to=<user@implicit.test>, relay=implicit.test\['"$IMPLICIT_IP"'\]:2525, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
+check_eq "$(grep -c 'to=<user@implicit.test>, relay=implicit.test\['"$IMPLICIT_IP"'\]:2525, tls=none, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
     1 "implicit.test sent to its A address"
 if [ $v6 = 1 ]; then
     check_eq "$(received mx6 | xargs grep -l '^Message-ID: <v6@test.example>' | wc -l)" 1 "v6.test message at the IPv6 MX"
-    check_eq "$(grep -c 'to=<user@v6.test>, relay=mx.v6.test\[::1\]:2525, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
+    check_eq "$(grep -c 'to=<user@v6.test>, relay=mx.v6.test\[::1\]:2525, tls=none, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
         1 "v6.test sent over IPv6"
     check_eq "$(grep -c ': connect from [^[]*\[::1\]' "$T/mx6/maillog")" 1 "connections to the IPv6 MX from ::1"
 fi

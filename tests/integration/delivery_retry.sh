@@ -31,7 +31,7 @@ wait_until 15 grep -q "to=<slow@a.test>.*status=deferred" "$T/mtad.log" ||
 wait_delivered mx1 1
 reply='450 4.2.1 <slow@a.test>: Recipient address rejected: try later'
 check_eq "$(grep -F "to=<slow@a.test>" "$T/mtad.log" | sed 's/^.*\]: //; s/delay=[0-9]*/delay=D/')" \
-    "$id: to=<slow@a.test>, relay=mx1.a.test[127.0.2.1]:2525, delay=D, dsn=4.2.1, status=deferred ($reply)" \
+    "$id: to=<slow@a.test>, relay=mx1.a.test[127.0.2.1]:2525, tls=none, delay=D, dsn=4.2.1, status=deferred ($reply)" \
     "log line of the deferral"
 check_eq "$(grep -c "to=<fast@a.test>.*status=sent" "$T/mtad.log")" 1 "fast@a.test sent at the first attempt"
 
@@ -51,7 +51,7 @@ for r in m["recipients"]:
         line.append("history " + ",".join(e["state"] for e in r["history"]))
     print(" | ".join(line))
 ' "$show")" "fast@a.test | delivered | 1
-slow@a.test | deferred | 1 | $reply | retry after 3s | history ready,deferred" "mtaq show --json while waiting"
+slow@a.test | deferred | 1 | $reply (TLS: none) | retry after 3s | history ready,deferred" "mtaq show --json while waiting"
 check_eq "$(queue_count)" 1 "message still queued"
 
 # The receiver changes its mind; the retry delivers.
@@ -60,7 +60,7 @@ wait_until 15 grep -q "to=<slow@a.test>.*status=sent" "$T/mtad.log" ||
     fail "slow@a.test not delivered after the retry"
 wait_delivered mx1 2
 sent=$(grep -F "to=<slow@a.test>" "$T/mtad.log" | tail -1 | sed 's/^.*\]: //')
-check_contains "$sent" "$id: to=<slow@a.test>, relay=mx1.a.test[127.0.2.1]:2525, delay=" "retry log line"
+check_contains "$sent" "$id: to=<slow@a.test>, relay=mx1.a.test[127.0.2.1]:2525, tls=none, delay=" "retry log line"
 check_contains "$sent" ", dsn=2.0.0, status=sent (250 2.0.0 Ok: queued as " "retry log line"
 # the retry came retry_schedule after the deferral (log times are whole
 # seconds, and a delivery takes a moment: up to 2 s more)

@@ -43,7 +43,7 @@ check_eq "$(awk '{ s += $1 } END { print s }' "$T/nrcpt")" 250 "recipients in al
 check_eq "$(received mxc | xargs cat | sed -n 's/^Delivered-To: //p' | sort | uniq | wc -l)" 250 "distinct recipients delivered"
 check_eq "$(received mxc | xargs cat | sed -n 's/^Delivered-To: //p' | sort | cmp - <(echo "$rcpts") && echo same)" \
     same "delivered recipients = r001..r250, once each"
-check_eq "$(grep -c 'to=<r[0-9]*@c.test>, relay=mx.c.test\['"$MX_IP"'\]:2525, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
+check_eq "$(grep -c 'to=<r[0-9]*@c.test>, relay=mx.c.test\['"$MX_IP"'\]:2525, tls=none, delay=[0-9]*, dsn=2.0.0, status=sent (250 ' "$T/mtad.log")" \
     250 "status=sent lines for the 250 recipients"
 
 # 50 messages, submitted as fast as sendmail goes, while mtad delivers;

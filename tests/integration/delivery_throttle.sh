@@ -53,7 +53,7 @@ check_eq "${pause%%concurrency 2: *}" "warning: a.test: destination paused for 1
 check_contains "$pause" "for 10s, concurrency 2: " "pause log line (slow start 5, halved)"
 reason=${pause#*concurrency 2: }
 check_eq "$(log_lines "to=<a1@a.test>" | sed 's/delay=[0-9]*, //')" \
-    "$(rcpt_id a1@a.test): to=<a1@a.test>, relay=mx1.a.test[127.0.2.21]:2525, dsn=4.7.28, status=deferred ($reply)" \
+    "$(rcpt_id a1@a.test): to=<a1@a.test>, relay=mx1.a.test[127.0.2.21]:2525, tls=none, dsn=4.7.28, status=deferred ($reply)" \
     "a1@a.test deferred by the throttle"
 wait_until 15 sent b1@b.test || fail "b1@b.test not delivered"
 
@@ -111,7 +111,7 @@ p1=$(sed 's/.*paused for \([0-9]*\)s.*/\1/' <<<"$first")
 c1=$(sed 's/.*concurrency \([0-9]*\):.*/\1/' <<<"$first")
 wait_until 25 paused_count 3 || fail "a.test not paused again at a3@a.test's retry"
 check_eq "$(log_lines "to=<a3@a.test>" | sed 's/^[^:]*: //; s/delay=[0-9]*, //' | sort -u)" \
-    "to=<a3@a.test>, relay=mx1.a.test[127.0.2.21]:2525, dsn=4.7.28, status=deferred (${reply//a1@/a3@})" \
+    "to=<a3@a.test>, relay=mx1.a.test[127.0.2.21]:2525, tls=none, dsn=4.7.28, status=deferred (${reply//a1@/a3@})" \
     "a3@a.test deferred twice by the throttle"
 c2=$((c1 > 1 ? c1 / 2 : 1))
 check_eq "$(log_lines "a.test: destination paused" | sed -n 3p | sed 's/: [0-9]\{3\} .*//')" \
