@@ -7,12 +7,14 @@
 #   bench/dkim.sh [BUILD_DIR] [-s SECONDS] [-t THREADS]
 # BUILD_DIR defaults to ./build; it is set up with meson if it does not
 # exist, and bench/dkim_bench is (re)built in it when out of date. The
-# options go to dkim_bench (defaults: 3 s per figure, 2 threads).
+# options go to dkim_bench: -s SECONDS per figure (3), -t THREADS (2),
+# -r ROUNDS each figure's time is cut into (10; the best is kept), -v.
 #
 # The figures are CPU-bound and the machine is shared: other work steals
 # cycles, mostly from the multi-thread figures. The load average is
-# printed before and after; trust the ratios of one quiet run, not
-# absolute rates across runs.
+# printed before and after, and dkim_bench prints the share of a core its
+# threads got and per-CPU-second figures that other load barely moves;
+# trust the ratios of one run, not absolute rates across runs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 B=$ROOT/build

@@ -18,8 +18,8 @@
 #include <sys/types.h>
 #include <time.h>
 
-#define DKIM_DOMAIN_MAX 254   /* signing domain, with its NUL */
-#define DKIM_SELECTOR_MAX 64  /* selector, with its NUL */
+#define DKIM_DOMAIN_MAX 254     /* signing domain, with its NUL */
+#define DKIM_SELECTOR_MAX 64    /* selector, with its NUL */
 #define DKIM_KEY_FILE_MAX 65536 /* largest key file dkim_key_load reads */
 #define DKIM_RSA_MIN_BITS 1024
 #define DKIM_RSA_MAX_BITS 4096
@@ -40,8 +40,7 @@ enum dkim_alg { DKIM_ALG_RSA_SHA256 = 0, DKIM_ALG_ED25519_SHA256 = 1 };
  * written, -ENOSPC when cap is too small, -EINVAL when the field has no
  * colon.
  */
-ssize_t dkim_canon_header(enum dkim_canon c, const char *field, size_t len, char *out,
-                          size_t cap);
+ssize_t dkim_canon_header(enum dkim_canon c, const char *field, size_t len, char *out, size_t cap);
 
 /*
  * Canonicalizes a body (the bytes after the header's empty line). Simple
@@ -59,8 +58,7 @@ int dkim_canon_body(enum dkim_canon c, const char *body, size_t len, char **out,
  * found after the header), base64 encoded for bh=, into out. Streams;
  * allocates nothing.
  */
-void dkim_body_hash(enum dkim_canon c, const char *msg, size_t len,
-                    char out[DKIM_BODY_HASH_B64]);
+void dkim_body_hash(enum dkim_canon c, const char *msg, size_t len, char out[DKIM_BODY_HASH_B64]);
 
 /* ---- keys ---- */
 

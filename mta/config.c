@@ -42,6 +42,9 @@
 #ifndef MTA_DEFAULT_CONF
 #define MTA_DEFAULT_CONF "/etc/mta.conf"
 #endif
+#ifndef MTA_AUTH_USERS
+#define MTA_AUTH_USERS "/etc/mta/auth_users"
+#endif
 #ifndef MTA_DKIM_KEY_DIR
 #define MTA_DKIM_KEY_DIR "/etc/mta/dkim"
 #endif
@@ -70,6 +73,8 @@ enum config_type {
     CONFIG_TYPE_DURATION_LIST, /* comma-separated durations, each in [min, max] */
     CONFIG_TYPE_DKIM_KEY,      /* repeatable "DOMAIN SELECTOR PATH"; empty clears the list */
     CONFIG_TYPE_TLS_POLICY,    /* repeatable "DOMAIN LEVEL"; empty clears the list */
+    CONFIG_TYPE_LISTEN,        /* "ip:port" or "[ipv6]:port"; empty: off */
+    CONFIG_TYPE_NETWORKS,      /* comma-separated "ip[/prefix]" */
 };
 
 struct config_key {
@@ -116,6 +121,7 @@ struct config_key {
 
 static const char *const config_on_off[] = {"on", "off", NULL};
 static const char *const config_inet_protocols[] = {"all", "ipv4", "ipv6", NULL};
+static const char *const config_bare_lf[] = {"reject", "normalize", NULL};
 static const char *const config_tls_levels[] = {"none", "may", "encrypt", "verify", NULL};
 static const char *const config_canonicalizations[] = {"relaxed/relaxed", "relaxed/simple",
                                                        "simple/relaxed", "simple/simple", NULL};
@@ -207,6 +213,30 @@ static const struct config_key config_keys[] = {
      "PEM bundle of trusted CAs for verify and MTA-STS"},
     {"mta_sts", CONFIG_TYPE_ENUM, ENUM_FIELD(mta_sts, config_on_off), "on", 0, 0,
      "on: honour the MTA-STS policies of destinations (RFC 8461)"},
+
+    /* The submission service. */
+    {"submission_listen", CONFIG_TYPE_LISTEN, STRING_FIELD(submission_listen), "127.0.0.1:587", 0,
+     0, "address of the submission service (STARTTLS); empty: none"},
+    {"smtps_listen", CONFIG_TYPE_LISTEN, STRING_FIELD(smtps_listen), "", 0, 0,
+     "address of the submission service with implicit TLS (port 465); empty: none"},
+    {"tls_cert", CONFIG_TYPE_PATH_OR_EMPTY, STRING_FIELD(tls_cert), "", 0, 0,
+     "PEM certificate chain of the service (fullchain.pem); empty: no TLS, no AUTH"},
+    {"tls_key", CONFIG_TYPE_PATH_OR_EMPTY, STRING_FIELD(tls_key), "", 0, 0,
+     "PEM private key of tls_cert (privkey.pem)"},
+    {"auth_users", CONFIG_TYPE_PATH_OR_EMPTY, STRING_FIELD(auth_users), MTA_AUTH_USERS, 0, 0,
+     "USER:HASH:SENDERS lines for AUTH (mtad passwd); empty: nobody"},
+    {"trusted_networks", CONFIG_TYPE_NETWORKS, STRING_FIELD(trusted_networks), "127.0.0.0/8, ::1",
+     0, 0, "clients that may send without AUTH (ip[/prefix], comma-separated)"},
+    {"max_recipients", CONFIG_TYPE_UINT, UINT64_FIELD(max_recipients), "1000", 1, 100000,
+     "recipients of one submitted message; the extra ones get 452 4.5.3"},
+    {"submission_client_limit", CONFIG_TYPE_UINT, UINT64_FIELD(submission_client_limit), "20", 1,
+     10000, "connections from one client address at once"},
+    {"submission_timeout", CONFIG_TYPE_DURATION, UINT64_FIELD(submission_timeout), "5m", 1, HOUR,
+     "wait for a client's command, or for more data during DATA"},
+    {"submission_min_data_rate", CONFIG_TYPE_UINT, UINT64_FIELD(submission_min_data_rate), "500", 0,
+     1000000000, "bytes per second a client must keep up during DATA; 0: no minimum"},
+    {"submission_bare_lf", CONFIG_TYPE_ENUM, ENUM_FIELD(submission_bare_lf, config_bare_lf),
+     "reject", 0, 0, "a bare CR or LF in a submitted message: reject it, or normalize to CRLF"},
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -865,6 +895,154 @@ const char *config_tls_level(const struct config *cfg, const char *domain)
     return cfg->outbound_tls;
 }
 
+/* One "ip[/prefix]" of a network list into family, 16 bytes and prefix. */
+static int config__parse_network(const char *s, size_t len, int *family, unsigned char addr[16],
+                                 unsigned *prefix)
+{
+    char buf[INET6_ADDRSTRLEN + 8], *slash;
+    unsigned max;
+
+    if (len == 0 || len >= sizeof buf)
+        return -EINVAL;
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    if ((slash = strchr(buf, '/')))
+        *slash = '\0';
+    memset(addr, 0, 16);
+    if (inet_pton(AF_INET, buf, addr) == 1)
+        *family = AF_INET, max = 32;
+    else if (inet_pton(AF_INET6, buf, addr) == 1)
+        *family = AF_INET6, max = 128;
+    else
+        return -EINVAL;
+    *prefix = max;
+    if (slash) {
+        uint64_t n;
+        if (config__parse_uint(slash + 1, &n) != 0 || n > max)
+            return -EINVAL;
+        *prefix = (unsigned)n;
+    }
+    return 0;
+}
+
+static int config__set_networks(const struct config_key *key, struct config *cfg, const char *value,
+                                char *why, size_t whylen)
+{
+    const char *p = value;
+
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *item = p;
+        unsigned char addr[16];
+        unsigned prefix;
+        int family;
+
+        config__trim_span(&item, &len);
+        if (config__parse_network(item, len, &family, addr, &prefix) != 0) {
+            char shown[CONFIG_KEY_SHOWN + 4];
+            config__shown(shown, item, len);
+            config__error(why, whylen,
+                          "\"%s\": expected an IPv4 or IPv6 address with an optional /prefix",
+                          shown);
+            return -EINVAL;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return config__copy_string(key, cfg, value, why, whylen);
+}
+
+int config_trusted(const struct config *cfg, const struct sockaddr *sa)
+{
+    unsigned char want[16] = {0};
+    int want_family;
+    const char *p = cfg->trusted_networks;
+
+    if (sa->sa_family == AF_INET) {
+        want_family = AF_INET;
+        memcpy(want, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+    } else if (sa->sa_family == AF_INET6) {
+        const unsigned char *a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(a, mapped, 12) == 0) {
+            want_family = AF_INET;
+            memcpy(want, a + 12, 4);
+        } else {
+            want_family = AF_INET6;
+            memcpy(want, a, 16);
+        }
+    } else {
+        return 0;
+    }
+    while (*p) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        const char *item = p;
+        unsigned char addr[16];
+        unsigned prefix;
+        int family;
+
+        config__trim_span(&item, &len);
+        if (config__parse_network(item, len, &family, addr, &prefix) == 0 &&
+            family == want_family) {
+            unsigned full = prefix / 8, rest = prefix % 8;
+            if (memcmp(addr, want, full) == 0 &&
+                (rest == 0 || ((addr[full] ^ want[full]) & (0xff << (8 - rest)) & 0xff) == 0))
+                return 1;
+        }
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    return 0;
+}
+
+/* "ip:port" or "[ipv6]:port", the port required; empty turns it off. */
+static int config__set_listen(const struct config_key *key, struct config *cfg, const char *value,
+                              char *why, size_t whylen)
+{
+    char host[INET6_ADDRSTRLEN + 2], tmp[16];
+    const char *port;
+    size_t hlen;
+    uint64_t n;
+
+    if (value[0] == '\0')
+        return config__copy_string(key, cfg, value, why, whylen);
+    if (value[0] == '[') {
+        const char *end = strchr(value, ']');
+        if (!end || end[1] != ':')
+            goto bad;
+        hlen = (size_t)(end - value - 1);
+        if (hlen >= sizeof host)
+            goto bad;
+        memcpy(host, value + 1, hlen);
+        host[hlen] = '\0';
+        port = end + 2;
+        if (inet_pton(AF_INET6, host, tmp) != 1)
+            goto bad;
+    } else {
+        const char *colon = strchr(value, ':');
+        if (!colon || strchr(colon + 1, ':'))
+            goto bad;
+        hlen = (size_t)(colon - value);
+        if (hlen >= sizeof host)
+            goto bad;
+        memcpy(host, value, hlen);
+        host[hlen] = '\0';
+        port = colon + 1;
+        if (inet_pton(AF_INET, host, tmp) != 1)
+            goto bad;
+    }
+    if (config__parse_uint(port, &n) != 0 || n < 1 || n > 65535)
+        goto bad;
+    return config__copy_string(key, cfg, value, why, whylen);
+bad:
+    config__error(why, whylen, "expected ip:port or [ipv6]:port, or nothing to turn it off");
+    return -EINVAL;
+}
+
 /* Checks value against key's type and stores it; -EINVAL with why set if bad. */
 static int config__set(const struct config_key *key, struct config *cfg, const char *value,
                        char *why, size_t whylen)
@@ -942,6 +1120,10 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         return config_add_dkim_key(cfg, value, why, whylen);
     case CONFIG_TYPE_TLS_POLICY:
         return config__add_tls_policy(cfg, value, why, whylen);
+    case CONFIG_TYPE_LISTEN:
+        return config__set_listen(key, cfg, value, why, whylen);
+    case CONFIG_TYPE_NETWORKS:
+        return config__set_networks(key, cfg, value, why, whylen);
     }
     config__error(why, whylen, "internal error: key of unknown type");
     return -EINVAL;
@@ -1282,6 +1464,8 @@ void config_dump(const struct config *cfg, FILE *out)
         case CONFIG_TYPE_GROUP:
         case CONFIG_TYPE_ENUM:
         case CONFIG_TYPE_RESOLVERS:
+        case CONFIG_TYPE_LISTEN:
+        case CONFIG_TYPE_NETWORKS:
             value = field;
             break;
         }

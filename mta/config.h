@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #define CONFIG_NAME_MAX 256      /* host and domain names (RFC 1035: 253 + NUL) */
 #define CONFIG_PATH_MAX 1024     /* file and directory paths */
@@ -103,6 +104,28 @@ struct config {
     char tls_ca_file[CONFIG_PATH_MAX];
     /* "on" or "off": honour MTA-STS policies (RFC 8461). */
     char mta_sts[8];
+    /* ---- submission service ---- */
+    /* "ip:port" or "[ipv6]:port" with STARTTLS; "" for none. */
+    char submission_listen[64];
+    /* The same with implicit TLS (RFC 8314); "" for none. */
+    char smtps_listen[64];
+    /* PEM certificate chain and key; "" when there is none (no TLS, no AUTH). */
+    char tls_cert[CONFIG_PATH_MAX];
+    char tls_key[CONFIG_PATH_MAX];
+    /* USER:HASH:SENDERS lines; "" for no users. */
+    char auth_users[CONFIG_PATH_MAX];
+    /* CIDR list of clients that may send without AUTH. */
+    char trusted_networks[512];
+    /* Recipients of one submitted message; more get 452 4.5.3. */
+    uint64_t max_recipients;
+    /* Connections from one client address at once. */
+    uint64_t submission_client_limit;
+    /* Waiting for a command, or between reads during DATA. */
+    uint64_t submission_timeout;
+    /* Bytes per second a client must keep up during DATA; 0: none. */
+    uint64_t submission_min_data_rate;
+    /* "reject" or "normalize": a bare CR or LF in a submitted message. */
+    char submission_bare_lf[12];
     /* Path of the file that was loaded, or "" when built-in defaults serve. */
     char path[CONFIG_PATH_MAX];
 };
@@ -161,6 +184,12 @@ int config_add_dkim_key(struct config *cfg, const char *value, char *why, size_t
  * outbound_tls. Returns the level word.
  */
 const char *config_tls_level(const struct config *cfg, const char *domain);
+
+/*
+ * 1 if the address sa is in the trusted_networks list of cfg, else 0
+ * (an IPv4-mapped IPv6 address counts as IPv4).
+ */
+int config_trusted(const struct config *cfg, const struct sockaddr *sa);
 
 /* Iteration over the table, for documentation checks: name and default of
  * row i, or NULL when i is past the end. */

@@ -770,7 +770,8 @@ static void session_cb(void *arg, struct smtp_client *c, enum smtp_event ev,
     case SMTP_EV_FAILED:
         s->last_fail = o->res;
         snprintf(s->last_relay, sizeof(s->last_relay), "%s", smtp_client_relay(c));
-        if (s->dest->sts && s->dest->sts->mode == STS_MODE_ENFORCE && o->res.tls_failed) {
+        if (s->dest->sts && s->dest->sts->mode == STS_MODE_ENFORCE &&
+            (o->res.tls_failed || strncmp(o->res.enhanced, "4.7.", 4) == 0)) {
             size_t n = strlen(s->last_fail.text);
             snprintf(s->last_fail.text + n, sizeof(s->last_fail.text) - n,
                      " (the MTA-STS policy of %s requires verified TLS)", s->dest->domain);

@@ -14,11 +14,13 @@
 #include "message.h"
 
 int intake_prepare(const char *hostname, const struct signer *signer, const struct submit_env *env,
-                   uid_t uid, const char *origin, const char *content, size_t len,
-                   struct queue_msg **msg, char **stored, size_t *stored_len, char *note)
+                   uid_t uid, const char *origin, const struct intake_smtp *smtp,
+                   const char *content, size_t len, struct queue_msg **msg, char **stored,
+                   size_t *stored_len, char *note)
 {
     struct queue_msg *m = NULL;
-    char date[64], head[512], *out = NULL, *sigs = NULL, *signed_out;
+    struct message added = {0};
+    char date[64], head[1536], *out = NULL, *sigs = NULL, *signed_out;
     size_t sigs_len = 0;
     int n, rc = -ENOMEM;
 
@@ -26,10 +28,35 @@ int intake_prepare(const char *hostname, const struct signer *signer, const stru
     *stored = NULL;
     note[0] = '\0';
     message_format_date(time(NULL), date, sizeof(date));
-    n = snprintf(head, sizeof(head), "Received: by %s (mtad, from userid %u);\r\n\t%s\r\n",
-                 hostname, (unsigned)uid, date);
+    if (smtp)
+        n = snprintf(
+            head, sizeof(head),
+            "Received: from %.255s ([%s])\r\n\tby %s (mtad) with %s%s%s%s%s%s%s;\r\n\t%s\r\n",
+            smtp->helo, smtp->peer, hostname, smtp->protocol, smtp->tls ? " (" : "",
+            smtp->tls ? smtp->tls : "", smtp->tls ? ")" : "",
+            smtp->user ? " (authenticated as " : "", smtp->user ? smtp->user : "",
+            smtp->user ? ")" : "", date);
+    else
+        n = snprintf(head, sizeof(head), "Received: by %s (mtad, from userid %u);\r\n\t%s\r\n",
+                     hostname, (unsigned)uid, date);
     if (n < 0 || (size_t)n >= sizeof(head))
         return -EINVAL;
+    if (smtp) {
+        /* RFC 6409 8: the submission service completes what is missing. */
+        struct message_defaults d = {hostname, smtp->from_address, NULL, time(NULL)};
+        if (!(added.data = malloc(len + 1)))
+            return -ENOMEM;
+        memcpy(added.data, content, len);
+        added.len = len;
+        added.cap = len + 1;
+        if ((rc = message_add_missing(&added, &d)) < 0) {
+            free(added.data);
+            return rc;
+        }
+        content = added.data;
+        len = added.len;
+        rc = -ENOMEM;
+    }
     if (!(m = queue_msg_new(env->nrcpt)) || !(out = malloc((size_t)n + len + 1)))
         goto fail;
     memcpy(out, head, (size_t)n);
@@ -65,11 +92,13 @@ int intake_prepare(const char *hostname, const struct signer *signer, const stru
     *msg = m;
     *stored = out;
     *stored_len = (size_t)n + len;
+    free(added.data);
     return 0;
 fail:
     queue_msg_free(m);
     free(out);
     free(sigs);
+    free(added.data);
     return rc;
 }
 

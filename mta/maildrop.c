@@ -161,8 +161,8 @@ static int import_one(struct maildrop *md, const struct scan_job *j, struct queu
     }
     char origin[QUEUE_ORIGIN_MAX];
     snprintf(origin, sizeof(origin), "maildrop uid=%u", (unsigned)st.st_uid);
-    if ((rc = intake_prepare(j->hostname, j->signer, &env, st.st_uid, origin, buf + pos, env.size,
-                             &m, &content, &len, dkim_note)))
+    if ((rc = intake_prepare(j->hostname, j->signer, &env, st.st_uid, origin, NULL, buf + pos,
+                             env.size, &m, &content, &len, dkim_note)))
         goto out;
     if ((rc = queue_insert(t, m, content, len)) || (rc = queue_note_put(t, note, "", 0))) {
         snprintf(why, whylen, "%s", strerror(-rc));

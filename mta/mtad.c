@@ -37,6 +37,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "auth.h"
 #include "config.h"
 #include "dkim_keygen.h"
 #include "dns.h"
@@ -49,6 +50,7 @@
 #include "queue.h"
 #include "signer.h"
 #include "spool.h"
+#include "submission.h"
 #include "submit.h"
 #include "writer.h"
 
@@ -114,9 +116,11 @@ struct daemon {
     struct writer *writer;
     struct maildrop *maildrop;
     struct dns *dns;
-    struct engine *engine; /* NULL with delivery = off */
-    struct signer *signer; /* DKIM keys; replaced on SIGHUP */
-    unsigned preparing;    /* submissions being prepared on worker threads */
+    struct engine *engine;         /* NULL with delivery = off */
+    struct signer *signer;         /* DKIM keys; replaced on SIGHUP */
+    struct submission *submission; /* ports 587/465; NULL when not listening */
+    int submission_stopped;
+    unsigned preparing; /* submissions being prepared on worker threads */
     int engine_stopped;
     int lock_fd;
     uv_pipe_t server;
@@ -354,7 +358,7 @@ static void prepare_work(uv_work_t *req)
     struct client_job *j = req->data;
     struct conn *c = j->conn;
 
-    j->prepare_rc = intake_prepare(j->hostname, j->signer, &c->env, c->uid, j->origin, j->raw,
+    j->prepare_rc = intake_prepare(j->hostname, j->signer, &c->env, c->uid, j->origin, NULL, j->raw,
                                    c->env.size, &j->msg, &j->content, &j->len, j->dkim_note);
 }
 
@@ -560,7 +564,8 @@ static void on_writer_idle(void *arg)
  * being prepared and the writer committed everything. */
 static void daemon_maybe_stop(struct daemon *d)
 {
-    if (d->stopping && d->engine_stopped && d->preparing == 0 && writer_idle(d->writer))
+    if (d->stopping && d->engine_stopped && d->submission_stopped && d->preparing == 0 &&
+        writer_idle(d->writer))
         uv_stop(d->loop);
 }
 
@@ -583,6 +588,21 @@ static void on_handle_closed(uv_handle_t *h)
 {
 }
 
+/* The submission service answered its last client. */
+static void on_submission_stopped(void *arg)
+{
+    struct daemon *d = arg;
+    d->submission_stopped = 1;
+    daemon_maybe_stop(d);
+}
+
+/* A message came in over SMTP. */
+static void on_submission_queued(void *arg)
+{
+    struct daemon *d = arg;
+    engine_kick(d->engine);
+}
+
 static void daemon_stop(struct daemon *d)
 {
     if (d->stopping)
@@ -590,6 +610,8 @@ static void daemon_stop(struct daemon *d)
     d->stopping = 1;
     log_info("stopping");
     uv_close((uv_handle_t *)&d->server, on_handle_closed);
+    submission_stop(d->submission, on_submission_stopped, d);
+    d->submission = NULL;
     maildrop_stop(d->maildrop);
     d->maildrop = NULL;
     /* Submissions still being read are dropped (their clients fall back to
@@ -627,6 +649,9 @@ static void on_signal(uv_signal_t *s, int signum)
         d->signer = signer;
         log_info("DKIM: %zu key(s) loaded", signer_key_count(signer));
         d->cfg = cfg;
+        if (submission_reload(d->submission, err, sizeof(err)) != 0)
+            log_error("submission: reload failed, keeping the running certificate and users: %s",
+                      err);
         log_close();
         log_open(d->cfg.log, "mtad", d->cfg.hostname);
         log_info("configuration reloaded from %s", cfg.path[0] ? cfg.path : "built-in defaults");
@@ -780,6 +805,14 @@ static int run(struct daemon *d)
     }
     d->maildrop = maildrop_start(d->loop, d->writer, d->queue, &d->cfg, &d->signer, &d->paths,
                                  on_maildrop_imported, d);
+    struct submission_deps sd = {
+        d->loop, d->writer, d->queue, &d->cfg, &d->signer, on_submission_queued, d};
+    if ((rc = submission_start(&sd, &d->submission, err, sizeof(err)))) {
+        log_error("submission service: %s", err);
+        return 1;
+    }
+    if (!d->submission)
+        d->submission_stopped = 1;
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
@@ -812,6 +845,65 @@ static int run(struct daemon *d)
     return 0;
 }
 
+/*
+ * mtad passwd [--senders LIST] USER: the password is the first line of
+ * stdin (a terminal echoes it: pipe it in, or type it blind), so that it
+ * never shows in the process list or the shell history.
+ */
+static int passwd_main(const struct config *cfg, int argc, char **argv)
+{
+    char password[AUTH_PASSWORD_MAX + 2], err[512];
+    const char *senders = NULL, *user;
+    size_t len;
+    int rc;
+
+    if (argc >= 2 && strcmp(argv[0], "--senders") == 0) {
+        senders = argv[1];
+        argc -= 2;
+        argv += 2;
+    }
+    if (argc != 1) {
+        fprintf(stderr, "usage: mtad passwd [--senders LIST] USER   (password on stdin)\n");
+        return 64;
+    }
+    user = argv[0];
+    if (!cfg->auth_users[0]) {
+        fprintf(stderr, "mtad passwd: auth_users is empty in the configuration\n");
+        return 1;
+    }
+    if (isatty(STDIN_FILENO))
+        fprintf(stderr, "password for %s: ", user);
+    if (!fgets(password, sizeof(password), stdin)) {
+        fprintf(stderr, "mtad passwd: no password on stdin\n");
+        return 1;
+    }
+    len = strcspn(password, "\r\n");
+    if (len > AUTH_PASSWORD_MAX - 1) {
+        fprintf(stderr, "mtad passwd: password longer than %d bytes\n", AUTH_PASSWORD_MAX - 1);
+        explicit_bzero(password, sizeof(password));
+        return 1;
+    }
+    password[len] = '\0';
+    /* The file's directory (sysconfdir/mta) may not exist yet. */
+    char dir[CONFIG_PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", cfg->auth_users);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+            fprintf(stderr, "mtad passwd: %s: %s\n", dir, strerror(errno));
+    }
+    rc = auth_passwd(cfg->auth_users, user, password, senders, err, sizeof(err));
+    explicit_bzero(password, sizeof(password));
+    if (rc < 0) {
+        fprintf(stderr, "mtad passwd: %s\n", err);
+        return 1;
+    }
+    printf("mtad passwd: password of %s set in %s; reload mtad (SIGHUP) to use it\n", user,
+           cfg->auth_users);
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: mtad [-C config] [run]      run the daemon (in the foreground)\n"
@@ -820,6 +912,8 @@ static void usage(FILE *out)
                  "       mtad [-C config] dkim-keygen [--type rsa|ed25519] [--bits N] [--force] "
                  "DOMAIN SELECTOR\n"
                  "                                   make a DKIM key, print its DNS record\n"
+                 "       mtad [-C config] passwd [--senders LIST] USER\n"
+                 "                                   set USER's password (read from stdin)\n"
                  "       mtad -V                     print the version\n");
 }
 
@@ -851,7 +945,7 @@ int main(int argc, char **argv)
     }
     if (optind < argc)
         cmd = argv[optind++];
-    if (optind < argc && strcmp(cmd, "dkim-keygen") != 0) {
+    if (optind < argc && strcmp(cmd, "dkim-keygen") != 0 && strcmp(cmd, "passwd") != 0) {
         usage(stderr);
         return 64;
     }
@@ -861,6 +955,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "dkim-keygen") == 0)
         return dkim_keygen_main(&d.cfg, argc - optind + 1, argv + optind - 1, stdout);
+    if (strcmp(cmd, "passwd") == 0)
+        return passwd_main(&d.cfg, argc - optind, argv + optind);
     if (strcmp(cmd, "check") == 0) {
         struct spool_paths p;
         if (spool_paths_init(&p, d.cfg.queue_dir) != 0) {

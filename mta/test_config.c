@@ -10,6 +10,7 @@
 #include "config.h"
 #include "check.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -236,7 +237,7 @@ static void test_key_table(void)
         CHECK(used < sizeof text);
         n++;
     }
-    CHECK_INT(n, 37);
+    CHECK_INT(n, 48);
     def = "x";
     CHECK(config_key_name(n, &def) == NULL);
     CHECK(def == NULL);
@@ -979,6 +980,71 @@ static void test_dkim_keys(void)
     CHECK_STR(cfg.dkim_keys[2].path, "/c");
 }
 
+/* Listen addresses and trusted networks: checked, and matched. */
+static void test_submission_keys(void)
+{
+    static const struct {
+        const char *line, *why;
+    } bad[] = {
+        {"submission_listen = 127.0.0.1\n",
+         "submission_listen: expected ip:port or [ipv6]:port, or nothing to turn it off"},
+        {"submission_listen = ::1:587\n",
+         "submission_listen: expected ip:port or [ipv6]:port, or nothing to turn it off"},
+        {"smtps_listen = 127.0.0.1:0\n",
+         "smtps_listen: expected ip:port or [ipv6]:port, or nothing to turn it off"},
+        {"smtps_listen = mail.example.com:465\n",
+         "smtps_listen: expected ip:port or [ipv6]:port, or nothing to turn it off"},
+        {"trusted_networks = 10.0.0.0/33\n",
+         "trusted_networks: \"10.0.0.0/33\": expected an IPv4 or IPv6 address with an optional "
+         "/prefix"},
+        {"trusted_networks = 127.0.0.1, localhost\n",
+         "trusted_networks: \"localhost\": expected an IPv4 or IPv6 address with an optional "
+         "/prefix"},
+    };
+    char path[512], err[CONFIG_ERR_MAX], want[CONFIG_ERR_MAX + 600];
+    struct config cfg;
+    struct sockaddr_in in4 = {.sin_family = AF_INET};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6};
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK_INT(load_text(bad[i].line, &cfg, err, path, sizeof path), -EINVAL);
+        snprintf(want, sizeof want, "%s:1: %s", path, bad[i].why);
+        CHECK_STR(err, want);
+    }
+    CHECK_INT(load_text("trusted_networks = 127.0.0.0/8, 192.0.2.128/25, 2001:db8::/32, 10.1.2.3\n",
+                        &cfg, err, path, sizeof path),
+              0);
+    static const struct {
+        const char *addr;
+        int trusted;
+    } cases[] = {
+        {"127.0.0.1", 1},       {"127.255.0.9", 1}, {"128.0.0.1", 0}, {"192.0.2.128", 1},
+        {"192.0.2.255", 1},     {"192.0.2.127", 0}, {"10.1.2.3", 1},  {"10.1.2.4", 0},
+        {"2001:db8::1", 1},     {"2001:db9::1", 0}, {"::1", 0},       {"::ffff:127.0.0.2", 1},
+        {"::ffff:10.1.2.4", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int got;
+        if (strchr(cases[i].addr, ':')) {
+            inet_pton(AF_INET6, cases[i].addr, &in6.sin6_addr);
+            got = config_trusted(&cfg, (struct sockaddr *)&in6);
+        } else {
+            inet_pton(AF_INET, cases[i].addr, &in4.sin_addr);
+            got = config_trusted(&cfg, (struct sockaddr *)&in4);
+        }
+        if (got != cases[i].trusted)
+            fprintf(stderr, "trusted %s: got %d\n", cases[i].addr, got);
+        CHECK_INT(got, cases[i].trusted);
+    }
+    config_defaults(&cfg);
+    inet_pton(AF_INET6, "::1", &in6.sin6_addr);
+    CHECK_INT(config_trusted(&cfg, (struct sockaddr *)&in6), 1);
+    inet_pton(AF_INET, "127.0.0.2", &in4.sin_addr);
+    CHECK_INT(config_trusted(&cfg, (struct sockaddr *)&in4), 1);
+    inet_pton(AF_INET, "192.0.2.1", &in4.sin_addr);
+    CHECK_INT(config_trusted(&cfg, (struct sockaddr *)&in4), 0);
+}
+
 /* tls_policy: repeatable, checked, and looked up domain, then .parents. */
 static void test_tls_policy(void)
 {
@@ -1057,7 +1123,18 @@ static void test_dump(void)
                                "tls_policy = example.org encrypt\n"
                                "tls_policy = .example.net none\n"
                                "tls_ca_file = /srv/ca.pem\n"
-                               "mta_sts = off\n";
+                               "mta_sts = off\n"
+                               "submission_listen = [::1]:2587\n"
+                               "smtps_listen = 0.0.0.0:465\n"
+                               "tls_cert = /etc/le/fullchain.pem\n"
+                               "tls_key = /etc/le/privkey.pem\n"
+                               "auth_users =\n"
+                               "trusted_networks = 10.0.0.0/8, 2001:db8::/32\n"
+                               "max_recipients = 50\n"
+                               "submission_client_limit = 3\n"
+                               "submission_timeout = 1m\n"
+                               "submission_min_data_rate = 0\n"
+                               "submission_bare_lf = normalize\n";
     char path[512], err[CONFIG_ERR_MAX];
     struct config cfg;
     char *buf;
@@ -1104,7 +1181,18 @@ static void test_dump(void)
                         "tls_policy = example.org   encrypt\n"
                         "tls_policy = .example.net none\n"
                         "tls_ca_file = /srv/ca.pem\n"
-                        "mta_sts = off\n",
+                        "mta_sts = off\n"
+                        "submission_listen = [::1]:2587\n"
+                        "smtps_listen = 0.0.0.0:465\n"
+                        "tls_cert = /etc/le/fullchain.pem\n"
+                        "tls_key = /etc/le/privkey.pem\n"
+                        "auth_users =\n"
+                        "trusted_networks = 10.0.0.0/8, 2001:db8::/32\n"
+                        "max_recipients = 50\n"
+                        "submission_client_limit = 3\n"
+                        "submission_timeout = 60\n"
+                        "submission_min_data_rate = 0\n"
+                        "submission_bare_lf = normalize\n",
                         &cfg, err, path, sizeof path),
               0);
     CHECK_STR(err, "");
@@ -1291,6 +1379,7 @@ int main(int argc, char **argv)
     test_init();
     test_dkim_keys();
     test_tls_policy();
+    test_submission_keys();
     test_dump();
     test_dump_defaults();
     test_example_conf(argv[1]);

@@ -155,6 +155,9 @@ static void test_content(void)
     CHECK_STR(err, "NUL in line 1");
     /* 998 octets pass, 999 do not */
     char *line = malloc(1002);
+    CHECK(line != NULL);
+    if (!line)
+        return;
     memset(line, 'x', 999);
     memcpy(line + 998, "\r\n", 2);
     CHECK_INT(submit_check_content(line, 1000, err, sizeof(err)), 0);

@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <lmdb.h>
+#include <sys/statvfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1405,4 +1406,25 @@ int queue_note_del(struct queue_txn *t, const char *key)
     if (rc)
         return rc;
     return del_key(t, t->q->meta, k.mv_data, k.mv_size);
+}
+
+/* ---- room ---- */
+
+int queue_room(struct queue *q, uint64_t *map_free, uint64_t *disk_free)
+{
+    MDB_envinfo info;
+    MDB_stat st;
+    const char *path = NULL;
+    struct statvfs vfs;
+    int rc;
+
+    if ((rc = mdb_env_info(q->env, &info)) || (rc = mdb_env_stat(q->env, &st)) ||
+        (rc = mdb_env_get_path(q->env, &path)))
+        return queue__err(rc);
+    uint64_t used = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    *map_free = used < info.me_mapsize ? info.me_mapsize - used : 0;
+    if (statvfs(path, &vfs) < 0)
+        return -errno;
+    *disk_free = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+    return 0;
 }

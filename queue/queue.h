@@ -270,6 +270,14 @@ int queue_note_put(struct queue_txn *t, const char *key, const void *value, size
 int queue_note_get(struct queue_txn *t, const char *key, void *value, size_t *len);
 int queue_note_del(struct queue_txn *t, const char *key);
 
+/*
+ * Room left: *map_free bytes before the LMDB map is full (pages freed by
+ * deletions are reused first, so this is a lower bound), *disk_free bytes
+ * of the file system holding the queue. Cheap; any thread. Returns 0 or a
+ * negative errno.
+ */
+int queue_room(struct queue *q, uint64_t *map_free, uint64_t *disk_free);
+
 /* Name of a recipient state ("ready", "deferred", ...). */
 const char *queue_state_name(uint8_t state);
 

@@ -6,14 +6,17 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 [ "$(id -u)" = 0 ] || { echo "deps.sh: run as root (apt-get)" >&2; exit 1; }
 
+# ca-certificates: the CA bundle outbound_tls verify and MTA-STS trust.
 BUILD="gcc pkg-config meson ninja-build libuv1-dev libbearssl-dev libc-ares-dev liblmdb-dev
-       libsodium-dev libcrypt-dev"
+       libsodium-dev libcrypt-dev ca-certificates"
 # Tests start real programs: Postfix (receiving MX hosts, smtp-sink and
 # smtp-source for benchmarks), bsd-mailx and git send-email as clients,
 # LMDB tools, python3 for checks; util-linux/procps for setpriv and pgrep;
-# clang's libFuzzer for the fuzz targets.
+# clang's libFuzzer for the fuzz targets; python3-dkim (with python3-nacl
+# for Ed25519) and opendkim-tools verify DKIM signatures; openssl makes the
+# TLS tests' CA and certificates.
 TEST="postfix bsd-mailx git git-email libmailtools-perl swaks python3 lmdb-utils util-linux procps
-      dnsmasq-base python3-dkim opendkim-tools clang libclang-rt-14-dev"
+      dnsmasq-base python3-dkim python3-nacl opendkim-tools openssl msmtp clang libclang-rt-14-dev"
 
 want=$BUILD
 [ "${1:-}" = "--test" ] && want="$BUILD $TEST"

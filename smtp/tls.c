@@ -1,5 +1,6 @@
 /*
- * tls.c - BearSSL trust anchors and client sessions (see tls.h).
+ * tls.c - BearSSL trust anchors, server certificates, and client and
+ * server sessions (see tls.h).
  *
  * Trust: the CA bundle is the operator's file, but it is still parsed
  * with bounds (BearSSL's PEM and X.509 decoders; a certificate over
@@ -32,6 +33,13 @@
  * or merely untrusted (not for a wrong name or an expired certificate),
  * so the first certificate is also decoded by br_x509_decoder on the
  * side, and its key is used when minimal has none.
+ *
+ * Server side: the chain and key files are the operator's, parsed with
+ * bounds by br_pem_decoder, br_x509_decoder and br_skey_decoder. The key
+ * must be the leaf's (recomputed public key compared with the leaf's), so
+ * that a renewal that replaced one file but not the other fails at load,
+ * not at every handshake. The server enforces its own suite order
+ * (ECDHE with AEAD first) rather than the client's.
  */
 #include "tls.h"
 
@@ -250,6 +258,266 @@ const br_x509_trust_anchor *tls_trust_anchors(const struct tls_trust *t, size_t 
     return t ? t->ta : NULL;
 }
 
+/* ---- server certificate ---- */
+
+static void ignore_dn(void *ctx, const void *data, size_t len)
+{
+}
+
+#define TLS_CHAIN_MAX 10       /* certificates in a server chain */
+#define TLS_KEY_FILE_MAX 65536 /* DER of one private key */
+
+struct tls_server_cert {
+    unsigned refs;
+    br_x509_certificate *chain; /* chain[i].data malloc'd DER, leaf first */
+    size_t chain_len;
+    int key_type;        /* BR_KEYTYPE_RSA or BR_KEYTYPE_EC */
+    int issuer_key_type; /* the leaf's signer, for ECDH suites */
+    /* The decoder keeps the key's bytes inside itself; keeping it here
+     * keeps the br_rsa_private_key / br_ec_private_key it returns valid. */
+    br_skey_decoder_context skey;
+};
+
+/* Reads a whole PEM file and calls obj(ctx, name, der, len) for every
+ * object. Returns 0, a negative errno, or the first nonzero of obj. */
+static int pem_each(const char *path, size_t max,
+                    int (*obj)(void *ctx, const char *name, const unsigned char *der, size_t len),
+                    void *ctx, char *err, size_t errlen)
+{
+    br_pem_decoder_context pc;
+    struct bytes der = {.max = max};
+    unsigned char buf[4096];
+    char name[128] = "";
+    int eof = 0, rc = 0, inside = 0;
+    FILE *f;
+
+    if (!(f = fopen(path, "r"))) {
+        rc = -errno;
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return rc;
+    }
+    br_pem_decoder_init(&pc);
+    while (!eof && rc == 0) {
+        size_t n = fread(buf, 1, sizeof(buf) - 1, f), off = 0;
+        if (n < sizeof(buf) - 1) {
+            if (ferror(f)) {
+                rc = -EIO;
+                snprintf(err, errlen, "%s: read error", path);
+                break;
+            }
+            buf[n++] = '\n';
+            eof = 1;
+        }
+        while (off < n && rc == 0) {
+            off += br_pem_decoder_push(&pc, buf + off, n - off);
+            switch (br_pem_decoder_event(&pc)) {
+            case BR_PEM_BEGIN_OBJ:
+                snprintf(name, sizeof(name), "%s", br_pem_decoder_name(&pc));
+                der.len = 0;
+                der.overflow = 0;
+                inside = 1;
+                br_pem_decoder_setdest(&pc, bytes_append, &der);
+                break;
+            case BR_PEM_END_OBJ:
+                inside = 0;
+                if (der.overflow) {
+                    rc = -EINVAL;
+                    snprintf(err, errlen, "%s: %s object too large", path, name);
+                } else {
+                    rc = obj(ctx, name, der.p, der.len);
+                }
+                break;
+            case BR_PEM_ERROR:
+                rc = -EINVAL;
+                snprintf(err, errlen, "%s: malformed PEM", path);
+                break;
+            default:
+                break;
+            }
+        }
+    }
+    if (rc == 0 && inside) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: truncated PEM object", path);
+    }
+    fclose(f);
+    /* A private key passed through der: do not leave it in freed memory. */
+    if (der.p)
+        explicit_bzero(der.p, der.cap);
+    free(der.p);
+    return rc;
+}
+
+static int chain_obj(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+    struct tls_server_cert *c = ctx;
+    unsigned char *copy;
+
+    if (strcmp(name, "CERTIFICATE") != 0 && strcmp(name, "X509 CERTIFICATE") != 0)
+        return 0;
+    if (c->chain_len == TLS_CHAIN_MAX)
+        return -E2BIG;
+    if (!(copy = malloc(len ? len : 1)))
+        return -ENOMEM;
+    memcpy(copy, der, len);
+    c->chain[c->chain_len].data = copy;
+    c->chain[c->chain_len].data_len = len;
+    c->chain_len++;
+    return 0;
+}
+
+struct key_load {
+    struct tls_server_cert *c;
+    int found;
+};
+
+static int key_obj(void *ctx, const char *name, const unsigned char *der, size_t len)
+{
+    struct key_load *k = ctx;
+
+    if (strcmp(name, "RSA PRIVATE KEY") != 0 && strcmp(name, "EC PRIVATE KEY") != 0 &&
+        strcmp(name, "PRIVATE KEY") != 0)
+        return 0; /* "EC PARAMETERS" and the like */
+    if (k->found)
+        return -EEXIST;
+    br_skey_decoder_init(&k->c->skey);
+    br_skey_decoder_push(&k->c->skey, der, len);
+    if (br_skey_decoder_last_error(&k->c->skey) != 0 || br_skey_decoder_key_type(&k->c->skey) == 0)
+        return -EINVAL;
+    k->found = 1;
+    return 0;
+}
+
+/* Leading zero bytes do not change a big-endian integer. */
+static int same_integer(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    while (alen && *a == 0)
+        a++, alen--;
+    while (blen && *b == 0)
+        b++, blen--;
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
+/* Does the private key belong to the leaf's public key pk? */
+static int key_matches(struct tls_server_cert *c, const br_x509_pkey *pk)
+{
+    if (c->key_type == BR_KEYTYPE_RSA) {
+        const br_rsa_private_key *sk = br_skey_decoder_get_rsa(&c->skey);
+        br_rsa_compute_modulus modulus = br_rsa_compute_modulus_get_default();
+        br_rsa_compute_pubexp pubexp = br_rsa_compute_pubexp_get_default();
+        unsigned char n[512];
+        uint32_t e = pubexp(sk);
+        unsigned char ebuf[4] = {(unsigned char)(e >> 24), (unsigned char)(e >> 16),
+                                 (unsigned char)(e >> 8), (unsigned char)e};
+        size_t nlen;
+
+        if (pk->key_type != BR_KEYTYPE_RSA || modulus(NULL, sk) > sizeof(n))
+            return 0;
+        nlen = modulus(n, sk);
+        if (!nlen || !same_integer(n, nlen, pk->key.rsa.n, pk->key.rsa.nlen))
+            return 0;
+        /* The modulus decides (its primes are the key). BearSSL 0.6 cannot
+         * recompute every exponent (it returns 0 then); when it can, it
+         * must be the certificate's too. */
+        return e == 0 || same_integer(ebuf, 4, pk->key.rsa.e, pk->key.rsa.elen);
+    } else {
+        const br_ec_private_key *sk = br_skey_decoder_get_ec(&c->skey);
+        unsigned char q[BR_EC_KBUF_PUB_MAX_SIZE];
+        br_ec_public_key pub;
+
+        if (pk->key_type != BR_KEYTYPE_EC || pk->key.ec.curve != sk->curve)
+            return 0;
+        if (!br_ec_compute_pub(br_ec_get_default(), &pub, q, sk))
+            return 0;
+        return pub.qlen == pk->key.ec.qlen && memcmp(pub.q, pk->key.ec.q, pub.qlen) == 0;
+    }
+}
+
+int tls_server_cert_load(const char *chain_path, const char *key_path, struct tls_server_cert **out,
+                         char *err, size_t errlen)
+{
+    struct tls_server_cert *c = NULL;
+    struct key_load k = {0};
+    br_x509_decoder_context dc;
+    const br_x509_pkey *pk;
+    int rc;
+
+    *out = NULL;
+    if (!(c = calloc(1, sizeof(*c))) || !(c->chain = calloc(TLS_CHAIN_MAX, sizeof(*c->chain)))) {
+        rc = -ENOMEM;
+        snprintf(err, errlen, "%s: out of memory", chain_path);
+        goto fail;
+    }
+    c->refs = 1;
+    err[0] = '\0';
+    rc = pem_each(chain_path, TLS_CERT_MAX, chain_obj, c, err, errlen);
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "%s: %s", chain_path,
+                     rc == -E2BIG ? "more than 10 certificates" : strerror(-rc));
+        goto fail;
+    }
+    if (c->chain_len == 0) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: no certificate", chain_path);
+        goto fail;
+    }
+    k.c = c;
+    rc = pem_each(key_path, TLS_KEY_FILE_MAX, key_obj, &k, err, errlen);
+    if (rc < 0) {
+        if (!err[0])
+            snprintf(err, errlen, "%s: %s", key_path,
+                     rc == -EEXIST ? "more than one private key" : "unreadable private key");
+        goto fail;
+    }
+    if (!k.found) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: no private key", key_path);
+        goto fail;
+    }
+    c->key_type = br_skey_decoder_key_type(&c->skey);
+    br_x509_decoder_init(&dc, ignore_dn, NULL);
+    br_x509_decoder_push(&dc, c->chain[0].data, c->chain[0].data_len);
+    pk = br_x509_decoder_get_pkey(&dc);
+    if (!pk) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: the first certificate cannot be decoded", chain_path);
+        goto fail;
+    }
+    c->issuer_key_type = br_x509_decoder_get_signer_key_type(&dc);
+    if (!key_matches(c, pk)) {
+        rc = -EINVAL;
+        snprintf(err, errlen, "%s: the key does not match the certificate in %s", key_path,
+                 chain_path);
+        goto fail;
+    }
+    *out = c;
+    return 0;
+fail:
+    tls_server_cert_unref(c);
+    return rc;
+}
+
+struct tls_server_cert *tls_server_cert_ref(struct tls_server_cert *c)
+{
+    if (c)
+        c->refs++;
+    return c;
+}
+
+void tls_server_cert_unref(struct tls_server_cert *c)
+{
+    if (!c || --c->refs > 0)
+        return;
+    if (c->chain)
+        for (size_t i = 0; i < c->chain_len; i++)
+            free(c->chain[i].data);
+    free(c->chain);
+    /* The decoder holds the private key. */
+    explicit_bzero(&c->skey, sizeof(c->skey));
+    free(c);
+}
+
 /* ---- the recording X.509 engine ---- */
 
 struct tls_x509 {
@@ -266,10 +534,6 @@ struct tls_x509 {
 
 #define X509_OF(ctx) ((struct tls_x509 *)(void *)(ctx))
 #define MINIMAL(x) (&(x)->minimal.vtable)
-
-static void ignore_dn(void *ctx, const void *data, size_t len)
-{
-}
 
 static void x509_start_chain(const br_x509_class **ctx, const char *server_name)
 {
@@ -346,9 +610,13 @@ static const br_x509_class tls_x509_vtable = {
 /* ---- sessions ---- */
 
 struct tls_session {
-    br_ssl_engine_context *eng; /* &cc.eng; a server session would point into its own */
-    br_ssl_client_context cc;
-    struct tls_x509 x509;
+    br_ssl_engine_context *eng; /* &u.cc.eng or &u.sc.eng */
+    union {
+        br_ssl_client_context cc;
+        br_ssl_server_context sc;
+    } u;
+    struct tls_server_cert *cert; /* server sessions: one reference */
+    struct tls_x509 x509;         /* client sessions only */
     int established;
     unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
@@ -408,8 +676,8 @@ int tls_session_client(const struct tls_trust *trust, const char *server_name, e
     ta = tls_trust_anchors(trust, &nta);
     /* init_full sets every algorithm implementation and initialises the
      * minimal X.509 engine (hashes, signature verifiers) in place. */
-    br_ssl_client_init_full(&s->cc, &s->x509.minimal, ta, nta);
-    s->eng = &s->cc.eng;
+    br_ssl_client_init_full(&s->u.cc, &s->x509.minimal, ta, nta);
+    s->eng = &s->u.cc.eng;
     s->x509.vtable = &tls_x509_vtable;
     s->x509.check = check;
     s->x509.have_name = server_name != NULL;
@@ -422,7 +690,7 @@ int tls_session_client(const struct tls_trust *trust, const char *server_name, e
     /* Renegotiation buys nothing for SMTP and adds states to get wrong. */
     br_ssl_engine_add_flags(s->eng, BR_OPT_NO_RENEGOTIATION);
     br_ssl_engine_set_buffer(s->eng, s->iobuf, sizeof(s->iobuf), 1);
-    if (!br_ssl_client_reset(&s->cc, server_name, 0)) {
+    if (!br_ssl_client_reset(&s->u.cc, server_name, 0)) {
         free(s);
         return -EINVAL;
     }
@@ -430,8 +698,45 @@ int tls_session_client(const struct tls_trust *trust, const char *server_name, e
     return 0;
 }
 
+int tls_session_server(struct tls_server_cert *cert, struct tls_session **out)
+{
+    struct tls_session *s;
+    uint16_t ids[NSUITES];
+
+    *out = NULL;
+    if (!cert)
+        return -EINVAL;
+    if (!(s = calloc(1, sizeof(*s))))
+        return -ENOMEM;
+    if (cert->key_type == BR_KEYTYPE_RSA)
+        br_ssl_server_init_full_rsa(&s->u.sc, cert->chain, cert->chain_len,
+                                    br_skey_decoder_get_rsa(&cert->skey));
+    else
+        br_ssl_server_init_full_ec(&s->u.sc, cert->chain, cert->chain_len, cert->issuer_key_type,
+                                   br_skey_decoder_get_ec(&cert->skey));
+    s->eng = &s->u.sc.eng;
+    /* init_full_* already dropped the suites the key cannot serve; ours
+     * replace them, and the engine again skips those the key cannot do. */
+    for (size_t i = 0; i < NSUITES; i++)
+        ids[i] = suites[i].id;
+    br_ssl_engine_set_suites(s->eng, ids, NSUITES);
+    br_ssl_engine_set_versions(s->eng, BR_TLS10, BR_TLS12);
+    br_ssl_engine_add_flags(s->eng, BR_OPT_NO_RENEGOTIATION | BR_OPT_ENFORCE_SERVER_PREFERENCES);
+    br_ssl_engine_set_buffer(s->eng, s->iobuf, sizeof(s->iobuf), 1);
+    if (!br_ssl_server_reset(&s->u.sc)) {
+        free(s);
+        return -EINVAL;
+    }
+    s->cert = tls_server_cert_ref(cert);
+    *out = s;
+    return 0;
+}
+
 void tls_session_free(struct tls_session *s)
 {
+    if (!s)
+        return;
+    tls_server_cert_unref(s->cert);
     free(s);
 }
 
@@ -601,7 +906,9 @@ int tls_session_info(const struct tls_session *s, struct tls_info *info)
     br_ssl_session_parameters params;
 
     memset(info, 0, sizeof(*info));
-    if (x->seen) {
+    if (s->cert) {
+        /* A server session: no peer chain to judge. */
+    } else if (x->seen) {
         /* Without anchors minimal says NOT_TRUSTED; without a name the
          * verdict is TLS_ERR_NO_NAME: 0 means both were there. */
         info->verified = x->verdict == 0;

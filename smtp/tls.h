@@ -1,10 +1,12 @@
 /*
- * tls.h - BearSSL for the SMTP client: trust anchors loaded from a CA
- * bundle, and a TLS session driven without blocking over bytes the
- * caller moves (the client session moves them over its libuv stream).
+ * tls.h - BearSSL for SMTP: trust anchors loaded from a CA bundle (client),
+ * a certificate chain and key (server), and a TLS session driven without
+ * blocking over bytes the caller moves (the client and server sessions
+ * move them over their libuv streams).
  *
- * Trust: the CA bundle is the operator's file; certificates and records
- * from the network are parsed by BearSSL, which bounds everything.
+ * Trust: the CA bundle, chain and key are the operator's files;
+ * certificates and records from the network are parsed by BearSSL, which
+ * bounds everything.
  */
 #ifndef MTA_SMTP_TLS_H
 #define MTA_SMTP_TLS_H
@@ -33,6 +35,31 @@ void tls_trust_free(struct tls_trust *t);
 /* The anchors, for code that runs its own BearSSL context (MTA-STS fetch). */
 const br_x509_trust_anchor *tls_trust_anchors(const struct tls_trust *t, size_t *count);
 
+/* ---- server certificate ---- */
+
+/* A certificate chain and its key, read-only once loaded, reference
+ * counted (loop thread only): each session holds one, so that a reload
+ * (smtp_server_set_cert) never frees a chain a handshake still uses. */
+struct tls_server_cert;
+
+/*
+ * Loads a PEM certificate chain (leaf first, as Let's Encrypt's
+ * fullchain.pem) and its PEM private key (RSA or EC; PKCS#1, SEC1 or
+ * PKCS#8, as privkey.pem). Checks that the key matches the leaf. *out
+ * holds one reference. Returns 0 or a negative errno (-ENOENT, -EACCES,
+ * ... when a file cannot be read; -EINVAL for no certificate, no or an
+ * unusable key, or a key that is not the leaf's; -ENOMEM) with err
+ * naming the file and what is wrong.
+ */
+int tls_server_cert_load(const char *chain_path, const char *key_path, struct tls_server_cert **out,
+                         char *err, size_t errlen);
+
+/* Takes one more reference to c and returns c. */
+struct tls_server_cert *tls_server_cert_ref(struct tls_server_cert *c);
+
+/* Drops one reference; the last one frees. NULL does nothing. */
+void tls_server_cert_unref(struct tls_server_cert *c);
+
 /* ---- sessions ----
  *
  * A session is BearSSL's engine with its buffers and certificate check,
@@ -46,9 +73,8 @@ const br_x509_trust_anchor *tls_trust_anchors(const struct tls_trust *t, size_t 
  *
  * After every feed, write or flush, take the pending ciphertext out and
  * the plaintext out, then look at tls_session_state(): the engine makes
- * progress only when its output is drained. Only the client side exists
- * today; a server constructor (br_ssl_server with a certificate chain)
- * would share every function below but the constructor.
+ * progress only when its output is drained. Client and server sessions
+ * share every function below but the constructor.
  */
 
 struct tls_session;
@@ -89,6 +115,16 @@ struct tls_info {
  */
 int tls_session_client(const struct tls_trust *trust, const char *server_name, enum tls_check check,
                        struct tls_session **out);
+
+/*
+ * A server session presenting cert (which it takes a reference to, and
+ * drops in tls_session_free): TLS 1.0 to 1.2, our cipher suite order
+ * enforced (ECDHE with AEAD first), no renegotiation, no client
+ * certificate asked. Nothing is pending until the ClientHello is fed.
+ * *out is the caller's (tls_session_free). Returns 0, -ENOMEM, or
+ * -EINVAL.
+ */
+int tls_session_server(struct tls_server_cert *cert, struct tls_session **out);
 
 /* Frees s and everything it holds; NULL does nothing. */
 void tls_session_free(struct tls_session *s);
@@ -142,8 +178,9 @@ void tls_session_close(struct tls_session *s);
 
 /*
  * Fills *info: version and cipher once the handshake is done ("" before),
- * and the certificate verdict once the server's chain was seen. Returns
- * 0, or -EAGAIN when the handshake is not done.
+ * and (client sessions) the certificate verdict once the server's chain
+ * was seen; a server session reports verified 0 and verify_error "".
+ * Returns 0, or -EAGAIN when the handshake is not done.
  */
 int tls_session_info(const struct tls_session *s, struct tls_info *info);
 

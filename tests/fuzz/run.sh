@@ -19,7 +19,7 @@ root=$(cd "$here/../.." && pwd)
 build="$root/build-fuzz"
 seconds=${FUZZ_SECONDS:-30}
 timeout=${FUZZ_TIMEOUT:-10}
-targets=${*:-submit message address config reply canon sts}
+targets=${*:-submit message address config reply canon sts command}
 
 cd "$root" || exit 2
 if [ ! -f "$build/build.ninja" ]; then

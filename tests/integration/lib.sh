@@ -86,6 +86,9 @@ EOF
         echo "log = $T/mtad.log"
         # The queue alone: scenarios about delivery turn it on.
         echo "delivery = off"
+        # No submission service unless a scenario asks for one (port 587
+        # is not ours to take on a test machine).
+        echo "submission_listen ="
         local line
         for line in "$@"; do echo "$line"; done
     } >"$T/mta.conf"

@@ -125,8 +125,8 @@ EOF
         fail "$ip:$MX_PORT is already in use"
     fi
     script -eqc "postfix -c $dir/etc check" /dev/null >>"$dir/start.log" 2>&1 || fail "postfix check $name: $(cat "$dir/start.log")"
+    MX_NAMES+=("$name") # stopped at exit even if the start fails half-way
     postfix -c "$dir/etc" start >>"$dir/start.log" 2>&1 || fail "postfix start $name: $(cat "$dir/start.log")"
-    MX_NAMES+=("$name")
     local i
     for i in $(seq 100); do
         ss -Hltn "sport = :$MX_PORT" | grep -qF " $ip:$MX_PORT " && return 0
@@ -148,11 +148,13 @@ postfix_access() {
 
 stop_postfix() {
     local dir="$T/$1" mp p
-    [ -f "$dir/spool/pid/master.pid" ] || return 0
-    mp=$(tr -dc 0-9 <"$dir/spool/pid/master.pid")
-    postfix -c "$dir/etc" stop >/dev/null 2>&1
-    for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-    # stragglers of this instance only (master exports MAIL_CONFIG to its children)
+    if [ -f "$dir/spool/pid/master.pid" ]; then
+        mp=$(tr -dc 0-9 <"$dir/spool/pid/master.pid")
+        postfix -c "$dir/etc" stop >/dev/null 2>&1
+        for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
+    fi
+    # stragglers of this instance only (master exports MAIL_CONFIG to its
+    # children), also when its pid file is gone (a start that failed half-way)
     for p in /proc/[0-9]*; do
         grep -qzx "MAIL_CONFIG=$dir/etc" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
     done

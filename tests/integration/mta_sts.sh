@@ -4,14 +4,14 @@
 # sts_server.py on 127.0.8.x:443, cached in the queue database, applied
 # to real Postfix receivers on 127.0.8.x:2525. One domain per case:
 #
-#   domain         policy (server)               MX host -> receiver
-#   enforce.test   enforce, mx.enforce.test (.1)  mx.enforce.test -> tls1 (STARTTLS, CA cert)
-#   nomatch.test   enforce, other.nomatch.test (.2) mx.nomatch.test -> tls2 (STARTTLS, CA cert)
-#   notls.test     enforce, *.notls.test (.3)     mx.notls.test -> plain3 (no STARTTLS)
-#   testing.test   testing, other.testing.test (.4) mx.testing.test -> plain4 (no STARTTLS)
-#   redirect.test  301 to enforce.test's (.5)     mx.redirect.test -> plain5 (no STARTTLS)
-#   cache.test     enforce, mx.cache.test (.6)    mx.cache.test -> tls6, later
-#                                                 mx2.cache.test -> plain7 (no STARTTLS)
+#   domain         policy (server on 127.0.8.N:443)  MX host -> receiver (127.0.8.x:2525)
+#   enforce.test   enforce, mx.enforce.test (1)      mx.enforce.test -> tls1 (STARTTLS, CA cert)
+#   nomatch.test   enforce, other.nomatch.test (2)   mx.nomatch.test -> tls2 (STARTTLS, CA cert)
+#   notls.test     enforce, *.notls.test (3)         mx.notls.test -> plain3 (no STARTTLS)
+#   testing.test   testing, other.testing.test (4)   mx.testing.test -> plain4 (no STARTTLS)
+#   redirect.test  301 to enforce.test's (5)         mx.redirect.test -> plain5 (no STARTTLS)
+#   cache.test     enforce, mx.cache.test (6)        mx.cache.test -> tls6 (STARTTLS, CA cert),
+#                                                    later mx2.cache.test -> plain7 (no STARTTLS)
 #
 # enforce delivers only over verified TLS to a listed MX and defers
 # otherwise without a byte of the message in plaintext; testing delivers
@@ -40,23 +40,26 @@ dns() {
         i=$((i + 1))
         args+=("--host-record=mta-sts.$d.test,$NET.$i")
     done
-    args+=("--txt-record=_mta-sts.enforce.test,\"v=STSv1; id=$1\""
-        "--txt-record=_mta-sts.cache.test,\"v=STSv1; id=$2\"")
+    # no quotes around the text: dnsmasq would keep them, as \034 bytes
+    args+=("--txt-record=_mta-sts.enforce.test,v=STSv1; id=$1"
+        "--txt-record=_mta-sts.cache.test,v=STSv1; id=$2")
     for d in nomatch notls testing redirect; do
-        args+=("--txt-record=_mta-sts.$d.test,\"v=STSv1; id=1\"")
+        args+=("--txt-record=_mta-sts.$d.test,v=STSv1; id=1")
     done
-    args+=(--mx-host=enforce.test,mx.enforce.test,10 --host-record=mx.enforce.test,$NET.11
-        --mx-host=nomatch.test,mx.nomatch.test,10 --host-record=mx.nomatch.test,$NET.12
-        --mx-host=notls.test,mx.notls.test,10 --host-record=mx.notls.test,$NET.13
-        --mx-host=testing.test,mx.testing.test,10 --host-record=mx.testing.test,$NET.14
-        --mx-host=redirect.test,mx.redirect.test,10 --host-record=mx.redirect.test,$NET.15
-        --mx-host=cache.test,"$3",10 --host-record=mx.cache.test,$NET.16
-        --host-record=mx2.cache.test,$NET.17)
+    for d in enforce nomatch notls testing redirect; do
+        args+=("--mx-host=$d.test,mx.$d.test,10")
+    done
+    args+=("--mx-host=cache.test,$3,10")
+    i=10
+    for d in enforce nomatch notls testing redirect cache; do
+        i=$((i + 1))
+        args+=("--host-record=mx.$d.test,$NET.$i")
+    done
+    args+=("--host-record=mx2.cache.test,$NET.17")
     if [ -n "$DNS_PID" ]; then restart_dns "${args[@]}"; else start_dns "${args[@]}"; fi
     # the record mtad will see, as it will see it
-    local got
-    got=$("$DNS_QUERY" "127.0.0.1:$DNS_PORT" txt "_mta-sts.enforce.test" 2>&1)
-    check_contains "$got" "v=STSv1; id=$1" "dnsmasq's _mta-sts.enforce.test"
+    check_eq "$("$DNS_QUERY" "127.0.0.1:$DNS_PORT" txt _mta-sts.cache.test 2>&1 | tail -n 1)" \
+        "\"v=STSv1; id=$2\"" "dnsmasq's _mta-sts.cache.test"
 }
 
 # policy N DOMAIN MODE MX...: the policy file served by server N.
@@ -77,18 +80,22 @@ declare -A STS_PID=()
 sts_start() {
     local n=$1 d=$2
     shift 2
-    free $NET.$n 443
+    free "$NET.$n" 443
     [ -f "$TLS_DIR/sts$n.crt" ] || TLS_KEY=ec tls_cert "sts$n" "mta-sts.$d"
-    bg "$PY" "$HERE/sts_server.py" --listen $NET.$n:443 --cert "$TLS_DIR/sts$n.crt" \
+    bg "$PY" "$HERE/sts_server.py" --listen "$NET.$n:443" --cert "$TLS_DIR/sts$n.crt" \
         --key "$TLS_DIR/sts$n.key" --policy "$T/policy$n.txt" --pidfile "$T/sts$n.pid" \
         --log "$T/sts$n.log" "$@" 2>>"$T/sts$n.err"
     STS_PID[$n]=$BG_PID
     wait_until 10 test -s "$T/sts$n.pid" || fail "sts_server $n did not start: $(cat "$T/sts$n.err")"
 }
 sts_stop() {
-    kill -TERM "${STS_PID[$1]}" 2>/dev/null
-    wait "${STS_PID[$1]}" 2>/dev/null
-    free $NET.$1 443
+    local pid=${STS_PID[$1]} keep=() p
+    kill -TERM "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+    # gone: lib.sh's cleanup must not signal whatever gets its PID next
+    for p in "${BG_PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+    BG_PIDS=("${keep[@]}")
+    free "$NET.$1" 443
 }
 # fetches N: how many policy requests server N answered (any status).
 fetches() {
@@ -114,9 +121,10 @@ logged() {
 }
 # wait_logged SECONDS PATTERN COUNT: until COUNT lines match.
 wait_logged() {
-    wait_until "$1" eval '[ "$(logged "$2")" -ge "$3" ]' ||
-        fail "no $3 lines matching /$2/ in mtad.log within $1 s"
+    WL_PAT=$2 WL_N=$3
+    wait_until "$1" logged_enough || fail "no $3 lines matching /$2/ in mtad.log within $1 s"
 }
+logged_enough() { [ "$(logged "$WL_PAT")" -ge "$WL_N" ]; }
 
 # rcpt_state RCPT: "state: last reply" of the (only) queued message for RCPT.
 rcpt_state() {
@@ -126,6 +134,12 @@ for m in json.load(sys.stdin):
     for r in m["recipients"]:
         if r["address"] == sys.argv[1]:
             print("%s: %s" % (r["state"], r["last_reply"]))' "$1"
+}
+
+# mtad_idle: mtad has no SMTP connection open (its live status).
+mtad_idle() {
+    "$MTAQ" stats --json | "$PY" -c 'import json,sys; print(json.load(sys.stdin).get("daemon", ""))' |
+        grep -q '^connections 0,'
 }
 
 # has_mid NAME: the number of messages NAME stored with Message-ID MID.
@@ -173,7 +187,6 @@ start_mtad
 
 # ---- 1. enforce, listed MX with a certificate from the CA: verified TLS ----
 send user@enforce.test
-MID1=$MID
 wait_delivered tls1 1
 check_eq "$(has_mid tls1)" 1 "enforce.test: the message at tls1"
 check_contains "$(received tls1 | xargs sed -n '/^Received:/,/^[^ \t]/p')" "using TLSv1.2 with cipher" \
@@ -187,7 +200,9 @@ check_contains "$(cat "$T/sts1.log")" "GET /.well-known/mta-sts.txt mta-sts.enfo
 
 # ---- 2. enforce, MX not in the policy: deferred, never connected ----
 send user@nomatch.test
-wait_logged 20 'to=<user@nomatch.test>, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches its MTA-STS policy' 1
+wait_logged 20 'to=<user@nomatch.test>, ' 1
+check_eq "$(logged 'to=<user@nomatch.test>, relay=none, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches its MTA-STS policy')" 1 \
+    "nomatch.test: deferred for want of a listed MX"
 check_eq "$(logged 'nomatch.test: MX host mx.nomatch.test is not in the MTA-STS policy \(mode enforce\): skipped')" 1 \
     "nomatch.test: MX skipped"
 check_contains "$(rcpt_state user@nomatch.test)" "deferred: " "nomatch.test: queue state"
@@ -198,8 +213,8 @@ check_eq "$(received tls2 | wc -l)" 0 "nomatch.test: messages at the unlisted MX
 
 # ---- 3. enforce, listed MX without STARTTLS: deferred, no MAIL FROM ----
 send user@notls.test
-wait_logged 20 'to=<user@notls.test>, .*status=deferred' 1
-check_eq "$(logged 'to=<user@notls.test>, .*status=deferred .*\(the MTA-STS policy of notls.test requires verified TLS\)')" 1 \
+wait_logged 20 'to=<user@notls.test>, ' 1
+check_eq "$(logged 'to=<user@notls.test>, relay=mx\.notls\.test\[127\.0\.8\.13\]:2525, .*dsn=4\.7\.4, status=deferred \(TLS is required, but was not offered.*the MTA-STS policy of notls.test requires verified TLS')" 1 \
     "notls.test: deferred for want of TLS"
 check_contains "$(rcpt_state user@notls.test)" "deferred: " "notls.test: queue state"
 wait_until 10 eval '[ -n "$(smtpd_sessions plain3)" ]' || fail "plain3 logged no session"
@@ -239,14 +254,16 @@ wait_logged 10 'to=<user@cache.test>, relay=mx\.cache\.test\[127\.0\.8\.16\]:252
 check_eq "$(fetches 6)" 1 "cache.test: requests to its policy server"
 
 # ---- TXT id: the same id is not fetched again, a new one is ----
-# Once tls1's session has ended (connection_idle_timeout), the destination
-# is forgotten and the next message looks its policy up afresh.
-wait_until 15 eval '[ "$(smtpd_sessions tls1 | wc -l)" -ge 1 ]' || fail "tls1's session did not end"
+# Once mtad's connections have ended (connection_idle_timeout), the
+# destination is forgotten and the next message looks its policy up afresh.
+wait_until 15 mtad_idle || fail "mtad's connections did not end: $("$MTAQ" stats)"
 send user@enforce.test
 wait_delivered tls1 2
 check_eq "$(has_mid tls1)" 1 "enforce.test (same id): the second message at tls1"
+check_eq "$(logged 'enforce.test: MTA-STS policy 1 in force, mode enforce')" 2 \
+    "enforce.test (same id): policy lookups (the second from the cache)"
 check_eq "$(fetches 1)" 1 "enforce.test (same id): requests to its policy server"
-wait_until 15 eval '[ "$(smtpd_sessions tls1 | wc -l)" -ge 2 ]' || fail "tls1's second session did not end"
+wait_until 15 mtad_idle || fail "mtad's connections did not end: $("$MTAQ" stats)"
 policy 1 enforce.test enforce mx.enforce.test '*.enforce.test' # what id 2 names
 dns 2 1 mx.cache.test
 send user@enforce.test
@@ -268,7 +285,9 @@ dns 2 1 mx2.cache.test
 RESTART=$(wc -l <"$T/mtad.log")
 start_mtad
 send user@cache.test
-wait_logged 20 'to=<user@cache.test>, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches its MTA-STS policy' 1
+wait_logged 20 'to=<user@cache.test>, ' 2
+check_eq "$(logged 'to=<user@cache.test>, relay=none, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches its MTA-STS policy')" 1 \
+    "cache.test: deferred by the cached policy"
 after() { tail -n +"$((RESTART + 1))" "$T/mtad.log"; }
 check_eq "$(after | grep -c 'cache.test: MTA-STS policy 1 in force, mode enforce')" 1 "cache.test: the cached policy in force"
 check_eq "$(after | grep -c 'MTA-STS policy fetch for cache.test')" 0 "cache.test: fetch attempts with the id unchanged"
@@ -281,7 +300,9 @@ check_eq "$(fetches 6)" 1 "cache.test: requests to its (stopped) policy server"
 # ---- 6c. a new id with the server down: the cached policy stays ----
 dns 2 2 mx2.cache.test
 send user@cache.test
-wait_logged 30 'to=<user@cache.test>, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches' 2
+wait_logged 30 'to=<user@cache.test>, ' 3
+check_eq "$(logged 'to=<user@cache.test>, relay=none, .*dsn=4\.7\.5, status=deferred \(no MX host of this domain matches its MTA-STS policy')" 2 \
+    "cache.test (id 2): deferred by the cached policy"
 check_eq "$(after | grep -cE 'cache.test: MTA-STS policy fetch for cache.test failed: .*; the cached policy stays in force')" 1 \
     "cache.test: the failed refresh"
 check_eq "$(connections plain7)" 0 "cache.test (id 2): connections to the unlisted MX"
