@@ -20,6 +20,10 @@
 #    queue instead of incoming, so nothing is delivered or discarded and
 #    qmgr does no work while we measure (in_flow_delay = 0, as nothing
 #    drains the queue). Counted as the files under hold/.
+# For scale, REF=1 (the default) also sends the same load to Postfix's
+# smtp-sink on 127.0.4.43:2525 (accepts and discards, no disk): what
+# smtp-source and the machine can push at all. The output adds each
+# server's CPU per message, smtp-source's, and the machine's busy share.
 # Each side first takes WARMUP (100) messages untimed, so that Postfix has
 # spawned its smtpd and cleanup processes; then the timed run: t0 before
 # smtp-source starts, t1 when it has exited. A run whose smtp-source
@@ -31,17 +35,17 @@
 # Postfix, repeated; the summary adds the rounds up), CLIENT_LIMIT [40]
 # mtad's submission_client_limit (see below), TIMEOUT [300] seconds per
 # run, TMPBASE [/var/tmp] (a real disk: fsync costs what it costs),
-# KEEP [0] keep the temp dir (logs) if 1, NICE [0] niceness of mtad,
-# the Postfix instance and smtp-source (on a machine that others load,
-# NICE=-10 lets the two servers be measured rather than the scheduler's
+# KEEP [0] keep the temp dir (logs) if 1, REF [1] the smtp-sink
+# reference (0: none), NICE [0] niceness of mtad, the Postfix instance,
+# smtp-sink and smtp-source (on a machine that others load, NICE=-10 lets the two servers be measured rather than the scheduler's
 # share: Postfix's 40 processes otherwise win more of it than mtad's few).
 # submission_client_limit defaults to 20, as many as the sessions: a
 # session that has had its QUIT reply may still count on the server while
 # smtp-source's next connection arrives, and a 421 would abort the run, so
 # the bench allows twice the sessions; CLIENT_LIMIT=20 shows the default.
-# Needs: postfix (with smtp-source). Only 127.0.4.41:2587 and
-# 127.0.4.42:2525 are used; nothing outside the temp dir is changed; every
-# process started here is stopped by its PID.
+# Needs: postfix (with smtp-source and smtp-sink). Only 127.0.4.41:2587,
+# 127.0.4.42:2525 and 127.0.4.43:2525 are used; nothing outside the temp
+# dir is changed; every process started here is stopped by its PID.
 set -euo pipefail
 B=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
 N=${N:-2000}
@@ -54,10 +58,13 @@ TIMEOUT=${TIMEOUT:-300}
 TMPBASE=${TMPBASE:-/var/tmp}
 KEEP=${KEEP:-0}
 NICE=${NICE:-0}
+REF=${REF:-1}
 M_IP=127.0.4.41
 M_PORT=2587
 P_IP=127.0.4.42
 P_PORT=2525
+S_IP=127.0.4.43
+S_PORT=2525
 FROM=sender@bench.example
 RCPT=user@d1.bench.test
 
@@ -72,7 +79,7 @@ for b in postfix postconf smtp-source; do
     command -v "$b" >/dev/null || die "missing $b (postfix)"
 done
 [ -x "$B/mta/mtad" ] && [ -x "$B/mta/mtaq" ] || die "no $B/mta/mtad or mtaq: build first (ninja -C build)"
-for hp in "$M_IP:$M_PORT" "$P_IP:$P_PORT"; do
+for hp in "$M_IP:$M_PORT" "$P_IP:$P_PORT" "$S_IP:$S_PORT"; do
     ! ss -Hltn "sport = :${hp##*:}" | awk '{print $4}' | grep -qxE "(${hp%:*}|0\.0\.0\.0|\*):${hp##*:}" ||
         die "$hp already in use"
 done
@@ -83,6 +90,7 @@ PFCONF=$T/pf/etc
 PFQ=$T/pf/spool
 MTAD_PID=""
 SRC_PID=""
+SINK_PID=""
 
 stop_postfix() {
     [ -f "$PFQ/pid/master.pid" ] || return 0
@@ -107,7 +115,9 @@ stop_mtad() {
 }
 cleanup() {
     set +e
-    [ -n "$SRC_PID" ] && kill -9 "$SRC_PID" 2>/dev/null && wait "$SRC_PID" 2>/dev/null
+    # timeout(1) passes the TERM on to smtp-source
+    [ -n "$SRC_PID" ] && kill "$SRC_PID" 2>/dev/null && wait "$SRC_PID" 2>/dev/null
+    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null && wait "$SINK_PID" 2>/dev/null
     [ -n "$MTAD_PID" ] && kill -9 "$MTAD_PID" 2>/dev/null && wait "$MTAD_PID" 2>/dev/null
     stop_postfix
     if [ "$KEEP" = 1 ]; then log "kept $T"; else rm -rf "$T"; fi
@@ -125,23 +135,21 @@ ticks_of() { # utime+stime+cutime+cstime of the PIDs
 }
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
-# source IP PORT COUNT OUT: the load; its status is smtp-source's. Run in
-# the background with a watchdog so that a server that hangs cannot hang
-# the bench.
+# source IP PORT COUNT OUT: the load; its status is smtp-source's, and
+# src_ticks its CPU time. timeout(1) ends it after TIMEOUT (status 124) so
+# that a server that hangs cannot hang the bench; nothing polls meanwhile
+# (a polling loop's forks would load the 2 cores we measure).
 source_run() {
-    local ip=$1 port=$2 count=$3 out=$4 rc=0 end=$((SECONDS + TIMEOUT))
-    nice -n "$NICE" smtp-source -c -s "$SESSIONS" -m "$count" -l "$MSG_BYTES" -M client.bench.example \
-        -f "$FROM" -t "$RCPT" "$ip:$port" >"$out" 2>&1 &
+    local ip=$1 port=$2 count=$3 out=$4 rc=0 st0 st1
+    read -r -a st0 </proc/$$/stat # cutime, cstime: fields 16 and 17
+    timeout -k 5 "$TIMEOUT" nice -n "$NICE" smtp-source -c -s "$SESSIONS" -m "$count" -l "$MSG_BYTES" \
+        -M client.bench.example -f "$FROM" -t "$RCPT" "$ip:$port" >"$out" 2>&1 &
     SRC_PID=$!
-    while kill -0 "$SRC_PID" 2>/dev/null; do
-        if ((SECONDS >= end)); then
-            log "TIMEOUT: smtp-source to $ip:$port still running after ${TIMEOUT}s: $(tail -c 200 "$out" | tr '\r' '\n' | tail -1)"
-            kill -9 "$SRC_PID" 2>/dev/null || true
-        fi
-        sleep 0.01
-    done
     wait "$SRC_PID" || rc=$?
+    read -r -a st1 </proc/$$/stat
+    src_ticks=$((st1[15] + st1[16] - st0[15] - st0[16]))
     SRC_PID=""
+    [ "$rc" != 124 ] || echo "TIMEOUT: smtp-source still running after ${TIMEOUT}s" >>"$out"
     return $rc
 }
 # the last counter smtp-source -c printed: messages whose DATA completed
@@ -243,6 +251,14 @@ pf_held() { find "$PFQ/hold" -type f 2>/dev/null | wc -l; }
 pf_other() { find "$PFQ/incoming" "$PFQ/active" "$PFQ/deferred" "$PFQ/maildrop" -type f 2>/dev/null | wc -l; }
 pf_cpu() { ticks_of "$PF_MASTER" $(ps -o pid= --ppid "$PF_MASTER" 2>/dev/null); }
 
+# ---------------------------------------------------------------- reference
+if [ "$REF" = 1 ]; then
+    nice -n "$NICE" smtp-sink -u nobody "$S_IP:$S_PORT" 256 >"$T/sink.log" 2>&1 &
+    SINK_PID=$!
+    for _ in $(seq 50); do ss -Hltn "sport = :$S_PORT" | grep -q "$S_IP:$S_PORT" && break; sleep 0.1; done
+    ss -Hltn "sport = :$S_PORT" | grep -q "$S_IP:$S_PORT" || die "smtp-sink did not start: $(cat "$T/sink.log")"
+fi
+
 # ---------------------------------------------------------------- runs
 ok=1
 load0=$(loadavg)
@@ -253,18 +269,33 @@ source_run "$P_IP" "$P_PORT" "$WARMUP" "$T/warm-pf.out" || die "warm-up to postf
 m_want=$WARMUP p_want=$WARMUP m_have=0 p_have=0
 m_tot_s=0 p_tot_s=0 m_tot_n=0 p_tot_n=0
 m_cpu_t=0 p_cpu_t=0
-declare -a ROWS=()
+declare -a ROWS=() SROWS=()
 TCK=$(getconf CLK_TCK)
 # one SIDE: timed run, then the checks; sets r_rate, r_secs, r_ok, r_got
 timed() {
     local side=$1 ip=$2 port=$3 out=$4 t0 t1 c0 c1 rc=0 have
-    if [ "$side" = mtad ]; then c0=$(ticks_of "$MTAD_PID"); else c0=$(pf_cpu); fi
+    case $side in
+    mtad) c0=$(ticks_of "$MTAD_PID") ;;
+    postfix) c0=$(pf_cpu) ;;
+    *) c0=$(ticks_of "$SINK_PID") ;;
+    esac
+    read -r -a k0 </proc/stat
     t0=$(now)
     source_run "$ip" "$port" "$N" "$out" || rc=$?
     t1=$(now)
-    if [ "$side" = mtad ]; then c1=$(ticks_of "$MTAD_PID"); else c1=$(pf_cpu); fi
+    read -r -a k1 </proc/stat
+    case $side in
+    mtad) c1=$(ticks_of "$MTAD_PID") ;;
+    postfix) c1=$(pf_cpu) ;;
+    *) c1=$(ticks_of "$SINK_PID") ;;
+    esac
     r_cpu=$((c1 - c0))
     r_ms=$(awk -v t="$r_cpu" -v n="$N" -v hz="$TCK" 'BEGIN { printf "%.2f", 1000 * t / hz / n }')
+    r_src_ms=$(awk -v t="$src_ticks" -v n="$N" -v hz="$TCK" 'BEGIN { printf "%.2f", 1000 * t / hz / n }')
+    # the machine's busy share over the run: cpu user..steal, idle = idle + iowait
+    r_busy=$(awk -v a="${k0[*]:1:8}" -v b="${k1[*]:1:8}" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); for (i = 1; i <= 8; i++) t += y[i] - x[i]
+        idle = y[4] - x[4] + y[5] - x[5]; printf "%.0f", t ? 100 * (1 - idle / t) : 0 }')
     r_secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
     r_got=$(source_count "$out")
     r_ok=1
@@ -272,7 +303,13 @@ timed() {
         r_ok=0
         log "$side: smtp-source exited $rc after $r_got messages: $(source_errors "$out")"
     fi
-    if [ "$side" = mtad ]; then
+    if [ "$side" = sink ]; then
+        have=-
+        [ "$r_got" = "$N" ] || {
+            r_ok=0
+            log "sink: smtp-source counted $r_got, want $N"
+        }
+    elif [ "$side" = mtad ]; then
         m_want=$((m_want + N))
         # the 250 came after the commit, so the count is final at once
         have=$(mtad_queued)
@@ -292,23 +329,34 @@ timed() {
         }
     fi
     r_rate=$(awk -v n="$N" -v s="$r_secs" 'BEGIN { printf "%.0f", n / s }')
-    log "$side: $N messages in $r_secs s ($r_rate msgs/s), queue $have; $([ $r_ok = 1 ] && echo ok || echo FAILED)"
-    ((r_ok)) || ok=0
+    log "$side: $N messages in $r_secs s ($r_rate msgs/s), queue $have; server ${r_ms} ms/msg," \
+        "smtp-source ${r_src_ms} ms/msg, CPUs ${r_busy}% busy; $([ $r_ok = 1 ] && echo ok || echo FAILED)"
+    # the reference's failure only loses its figure
+    [ "$r_ok" = 1 ] || [ "$side" = sink ] || ok=0
 }
 for ((round = 1; round <= ROUNDS; round++)); do
     log "round $round/$ROUNDS: mtad, $N messages, $SESSIONS sessions"
     timed mtad "$M_IP" "$M_PORT" "$T/mtad-$round.out"
-    m_rate=$r_rate m_secs=$r_secs m_ok=$r_ok m_ms=$r_ms
+    m_rate=$r_rate m_secs=$r_secs m_ok=$r_ok m_ms=$r_ms m_src=$r_src_ms m_busy=$r_busy
     m_rss=$(status_kb "$MTAD_PID" VmRSS)
     m_hwm=$(status_kb "$MTAD_PID" VmHWM)
+    m_anon=$(status_kb "$MTAD_PID" RssAnon)
     m_tot_s=$(awk -v a="$m_tot_s" -v b="$m_secs" 'BEGIN { print a + b }')
     m_tot_n=$((m_tot_n + N)) m_cpu_t=$((m_cpu_t + r_cpu))
     log "round $round/$ROUNDS: postfix, $N messages, $SESSIONS sessions"
     timed postfix "$P_IP" "$P_PORT" "$T/pf-$round.out"
-    p_rate=$r_rate p_secs=$r_secs p_ok=$r_ok p_ms=$r_ms
+    p_rate=$r_rate p_secs=$r_secs p_ok=$r_ok p_ms=$r_ms p_src=$r_src_ms p_busy=$r_busy
     p_tot_s=$(awk -v a="$p_tot_s" -v b="$p_secs" 'BEGIN { print a + b }')
     p_tot_n=$((p_tot_n + N)) p_cpu_t=$((p_cpu_t + r_cpu))
-    ROWS+=("$round $m_rate $m_secs $m_ok $m_ms $p_rate $p_secs $p_ok $p_ms $(mb "$m_rss") $(mb "$m_hwm")")
+    s_rate=- s_src=- s_busy=-
+    if [ "$REF" = 1 ]; then
+        log "round $round/$ROUNDS: smtp-sink (reference), $N messages, $SESSIONS sessions"
+        timed sink "$S_IP" "$S_PORT" "$T/sink-$round.out"
+        [ "$r_ok" = 1 ] && s_rate=$r_rate
+        s_src=$r_src_ms s_busy=$r_busy
+    fi
+    ROWS+=("$round $m_rate $m_secs $m_ok $m_ms $p_rate $p_secs $p_ok $p_ms $s_rate $(mb "$m_rss") $(mb "$m_hwm")")
+    SROWS+=("$round $m_src $m_busy $p_src $p_busy $s_src $s_busy")
 done
 load1=$(loadavg)
 m_refused=$(grep -c 'submission: refused' "$T/mtad.log" || true)
@@ -329,11 +377,17 @@ echo "mtad: $M_IP:$M_PORT, delivery = off, submission_client_limit = $CLIENT_LIM
 echo "postfix $pf_version: smtpd $P_IP:$P_PORT -> cleanup -> queue file fsync, filed in the hold queue"
 echo "(smtpd_data_restrictions HOLD; nothing delivered or discarded; in_flow_delay = 0); warm-up $WARMUP each, untimed"
 echo "CPU ms/msg: the server's own CPU time (mtad; postfix master + all its processes) per message"
-printf '%-5s %8s %7s %7s %10s %7s %7s %7s %15s\n' round "mtad/s" seconds "ms/msg" "postfix/s" seconds "ms/msg" "x pf" "mtad RSS/HWM MB"
+echo "sink/s: the same load into smtp-sink (no disk, no queue): what smtp-source and the box can push at all"
+printf '%-5s %8s %7s %7s %10s %7s %7s %7s %7s %15s\n' round "mtad/s" seconds "ms/msg" "postfix/s" seconds "ms/msg" "x pf" "sink/s" "mtad RSS/HWM MB"
 for r in "${ROWS[@]}"; do
-    read -r rd mr ms mo mc pr ps po pc rss hwm <<<"$r"
+    read -r rd mr ms mo mc pr ps po pc sr rss hwm <<<"$r"
     x=$(awk -v a="$mr" -v b="$pr" -v o="$mo$po" 'BEGIN { if (o == "11" && b) printf "%.2f", a / b; else print "-" }')
-    printf '%-5s %8s %7s %7s %10s %7s %7s %7s %15s\n' "$rd" "$(fmt_rate "$mr" "$mo")" "$ms" "$mc" "$(fmt_rate "$pr" "$po")" "$ps" "$pc" "$x" "$rss / $hwm"
+    printf '%-5s %8s %7s %7s %10s %7s %7s %7s %7s %15s\n' "$rd" "$(fmt_rate "$mr" "$mo")" "$ms" "$mc" "$(fmt_rate "$pr" "$po")" "$ps" "$pc" "$x" "$sr" "$rss / $hwm"
+done
+echo "smtp-source's own CPU ms/msg and the machine's CPU busy share during each run (against mtad / postfix / sink):"
+for r in "${SROWS[@]}"; do
+    read -r rd a ab b bb c cb <<<"$r"
+    echo "  round $rd: smtp-source $a / $b / $c ms/msg; CPUs busy $ab% / $bb% / $cb%"
 done
 if [ "$ok" = 1 ]; then
     m_all=$(awk -v n="$m_tot_n" -v s="$m_tot_s" 'BEGIN { printf "%.0f", n / s }')
@@ -343,7 +397,7 @@ if [ "$ok" = 1 ]; then
 else
     echo "accepted msgs/s: FAILED (a run did not complete or a queue count is wrong; no rate printed)"
 fi
-echo "mtad after its run(s): VmRSS $(mb "$m_rss") MB, VmHWM $(mb "$m_hwm") MB; CPU $m_cpums ms/msg (postfix, all processes: $p_cpums ms/msg)"
+echo "mtad after its run(s): VmRSS $(mb "$m_rss") MB (anonymous $(mb "$m_anon") MB), VmHWM $(mb "$m_hwm") MB; CPU $m_cpums ms/msg (postfix, all processes: $p_cpums ms/msg)"
 echo "queue counts after the last run: mtad $m_have (want $m_want), postfix hold $p_have (want $p_want);"
 echo "mtad log: $m_refused refused connections, $m_errors warning/error lines after start-up; postfix maillog: $p_errors reject/warning lines"
 echo "load average before: $load0; after: $load1"

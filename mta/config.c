@@ -75,6 +75,7 @@ enum config_type {
     CONFIG_TYPE_TLS_POLICY,    /* repeatable "DOMAIN LEVEL"; empty clears the list */
     CONFIG_TYPE_LISTEN,        /* "ip:port" or "[ipv6]:port"; empty: off */
     CONFIG_TYPE_NETWORKS,      /* comma-separated "ip[/prefix]" */
+    CONFIG_TYPE_USER,          /* user name */
 };
 
 struct config_key {
@@ -237,6 +238,8 @@ static const struct config_key config_keys[] = {
      1000000000, "bytes per second a client must keep up during DATA; 0: no minimum"},
     {"submission_bare_lf", CONFIG_TYPE_ENUM, ENUM_FIELD(submission_bare_lf, config_bare_lf),
      "reject", 0, 0, "a bare CR or LF in a submitted message: reject it, or normalize to CRLF"},
+    {"user", CONFIG_TYPE_USER, STRING_FIELD(user), "mta", 0, 0,
+     "unprivileged user mtad runs as once its ports are bound; it owns the queue"},
 };
 
 #define CONFIG_KEY_COUNT (sizeof config_keys / sizeof config_keys[0])
@@ -1124,6 +1127,15 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         return config__set_listen(key, cfg, value, why, whylen);
     case CONFIG_TYPE_NETWORKS:
         return config__set_networks(key, cfg, value, why, whylen);
+    case CONFIG_TYPE_USER:
+        if (!config__is_group_name(value)) {
+            config__error(why, whylen,
+                          "expected a user name: a lower-case letter or '_', then lower-case "
+                          "letters, digits, '_' or '-', at most %d in all",
+                          CONFIG_GROUP_MAX);
+            return -EINVAL;
+        }
+        return config__copy_string(key, cfg, value, why, whylen);
     }
     config__error(why, whylen, "internal error: key of unknown type");
     return -EINVAL;
@@ -1466,6 +1478,7 @@ void config_dump(const struct config *cfg, FILE *out)
         case CONFIG_TYPE_RESOLVERS:
         case CONFIG_TYPE_LISTEN:
         case CONFIG_TYPE_NETWORKS:
+        case CONFIG_TYPE_USER:
             value = field;
             break;
         }

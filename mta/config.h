@@ -126,6 +126,9 @@ struct config {
     uint64_t submission_min_data_rate;
     /* "reject" or "normalize": a bare CR or LF in a submitted message. */
     char submission_bare_lf[12];
+    /* The unprivileged user mtad runs as once its ports are bound; "root":
+     * no drop. */
+    char user[CONFIG_NAME_MAX];
     /* Path of the file that was loaded, or "" when built-in defaults serve. */
     char path[CONFIG_PATH_MAX];
 };

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -186,6 +187,14 @@ int dkim_keygen_main(const struct config *cfg, int argc, char **argv, FILE *out)
         fprintf(stderr, "mtad dkim-keygen: %s: %s\n", path, strerror(-rc));
         goto fail;
     }
+    /* mtad reloads keys on SIGHUP as its own user: the key and its
+     * directory are that user's (still 0600 and 0700). */
+    struct passwd *pw = strcmp(cfg->user, "root") ? getpwnam(cfg->user) : NULL;
+    if (pw && geteuid() == 0 &&
+        (chown(cfg->dkim_key_dir, pw->pw_uid, pw->pw_gid) < 0 ||
+         chown(path, pw->pw_uid, pw->pw_gid) < 0))
+        fprintf(stderr, "mtad dkim-keygen: warning: cannot give %s to user %s: %s\n", path,
+                cfg->user, strerror(errno));
     fprintf(out, "# %s key (%u bits) written to %s\n",
             alg == DKIM_ALG_RSA_SHA256 ? "RSA" : "Ed25519", dkim_key_bits(key), path);
     fprintf(out, "# 1. Publish this TXT record in the DNS zone of %s:\n", domain);

@@ -91,6 +91,21 @@ static int import_one(struct maildrop *md, const struct scan_job *j, struct queu
         rc = 1; /* committed before a crash that came before the unlink */
         goto out;
     }
+    /* A file still being written (mode 0) cannot be opened by mtad's
+     * unprivileged user: look before opening. */
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        rc = errno == ENOENT ? 0 : -EBADMSG;
+        snprintf(why, whylen, "stat: %s", strerror(errno));
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && !(st.st_mode & S_IRGRP)) {
+        rc = 0;
+        if (time(NULL) - st.st_mtime > MAILDROP_STALE_SECONDS) {
+            rc = -EBADMSG;
+            snprintf(why, whylen, "incomplete for over a day");
+        }
+        goto out;
+    }
     fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         rc = errno == ENOENT ? 0 : -EBADMSG;

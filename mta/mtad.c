@@ -23,6 +23,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
+#include <pwd.h>
+#include <sys/prctl.h>
 #include <inttypes.h>
 #include <malloc.h>
 #include <signal.h>
@@ -119,6 +121,8 @@ struct daemon {
     struct engine *engine;         /* NULL with delivery = off */
     struct signer *signer;         /* DKIM keys; replaced on SIGHUP */
     struct submission *submission; /* ports 587/465; NULL when not listening */
+    uid_t run_uid;                 /* the user key's, or -1: no drop */
+    gid_t run_gid;
     int submission_stopped;
     unsigned preparing; /* submissions being prepared on worker threads */
     int engine_stopped;
@@ -661,9 +665,9 @@ static void on_signal(uv_signal_t *s, int signum)
     daemon_stop(d);
 }
 
-/* Creates dir with mode (and group gid unless -1) if missing; fixes mode
- * and group of an existing one that we own. */
-static int ensure_dir(const char *path, mode_t mode, gid_t gid)
+/* Creates dir with mode if missing; as root, or as its owner, fixes its
+ * mode and its owner and group (each unless -1). */
+static int ensure_dir(const char *path, mode_t mode, uid_t uid, gid_t gid)
 {
     struct stat st;
     if (mkdir(path, mode) < 0 && errno != EEXIST)
@@ -672,8 +676,9 @@ static int ensure_dir(const char *path, mode_t mode, gid_t gid)
         return -errno;
     if (!S_ISDIR(st.st_mode))
         return -ENOTDIR;
-    if (st.st_uid == geteuid()) {
-        if (gid != (gid_t)-1 && st.st_gid != gid && chown(path, (uid_t)-1, gid) < 0)
+    if (geteuid() == 0 || st.st_uid == geteuid()) {
+        if (((uid != (uid_t)-1 && st.st_uid != uid) || (gid != (gid_t)-1 && st.st_gid != gid)) &&
+            chown(path, uid, gid) < 0)
             return -errno;
         if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
             return -errno;
@@ -681,21 +686,96 @@ static int ensure_dir(const char *path, mode_t mode, gid_t gid)
     return 0;
 }
 
+/*
+ * The user mtad runs as once started (the user key): its uid and gid in
+ * d->run_uid/run_gid, or -1 when it stays as it is (not root, or user =
+ * root). A user that does not exist is an error: running as root by
+ * accident is not a fallback.
+ */
+static int daemon_resolve_user(struct daemon *d)
+{
+    struct passwd *pw;
+
+    d->run_uid = (uid_t)-1;
+    d->run_gid = (gid_t)-1;
+    if (geteuid() != 0 || strcmp(d->cfg.user, "root") == 0)
+        return 0;
+    if (!(pw = getpwnam(d->cfg.user))) {
+        log_error("user %s does not exist: create it (scripts/install-system.sh does) or set "
+                  "user in %s",
+                  d->cfg.user, d->cfg.path[0] ? d->cfg.path : MTA_DEFAULT_CONF);
+        return -ENOENT;
+    }
+    if (pw->pw_uid == 0)
+        return 0;
+    d->run_uid = pw->pw_uid;
+    d->run_gid = pw->pw_gid;
+    return 0;
+}
+
+/* Gives the files mtad keeps open or writes again to the run user. */
+static int daemon_chown_files(struct daemon *d)
+{
+    static const char *const db_files[] = {"data.mdb", "lock.mdb"};
+    char path[SPOOL_PATH_MAX + 16];
+
+    if (d->run_uid == (uid_t)-1)
+        return 0;
+    for (size_t i = 0; i < sizeof(db_files) / sizeof(db_files[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", d->paths.db, db_files[i]);
+        if (chown(path, d->run_uid, d->run_gid) < 0 && errno != ENOENT)
+            return -errno;
+    }
+    if (d->cfg.log[0] == '/' && chown(d->cfg.log, d->run_uid, (gid_t)-1) < 0 && errno != ENOENT)
+        return -errno;
+    if (chown(d->paths.sock, d->run_uid, d->run_gid) < 0)
+        return -errno;
+    return 0;
+}
+
+/* Ports bound, keys read: root's rights go for good. */
+static int daemon_drop_privileges(struct daemon *d)
+{
+    struct group *gr;
+    gid_t groups[1];
+    int n = 0;
+
+    if (d->run_uid == (uid_t)-1)
+        return 0;
+    /* The setgid group reads the maildrop's files (mode 0440). */
+    if ((gr = getgrnam(d->cfg.setgid_group)))
+        groups[n++] = gr->gr_gid;
+    if (setgroups((size_t)n, groups) < 0 || setgid(d->run_gid) < 0 || setuid(d->run_uid) < 0)
+        return -errno;
+    if (setuid(0) == 0)
+        return -EPERM; /* root could be taken back: stop rather than run so */
+#ifdef __SANITIZE_ADDRESS__
+    /* Changing uid made the process non-dumpable; LeakSanitizer's exit
+     * check needs to attach to its own threads. Sanitizer builds only. */
+    prctl(PR_SET_DUMPABLE, 1);
+#endif
+    log_info("running as user %s (uid %u)", d->cfg.user, (unsigned)d->run_uid);
+    return 0;
+}
+
 static int daemon_setup_dirs(struct daemon *d)
 {
     struct group *gr = getgrnam(d->cfg.setgid_group);
     gid_t gid = gr ? gr->gr_gid : (gid_t)-1;
+    uid_t u = d->run_uid;
     int rc;
 
     if (!gr)
         log_warn("group %s does not exist: only root can queue mail while mtad is down "
                  "(see README: install)",
                  d->cfg.setgid_group);
-    if ((rc = ensure_dir(d->paths.dir, 0755, (gid_t)-1)) ||
-        (rc = ensure_dir(d->paths.db, 0700, (gid_t)-1)) ||
-        (rc = ensure_dir(d->paths.public_dir, 0755, (gid_t)-1)) ||
-        (rc = ensure_dir(d->paths.maildrop, gr ? 01770 : 01700, gid)) ||
-        (rc = ensure_dir(d->paths.corrupt, 0700, (gid_t)-1)))
+    if ((rc = ensure_dir(d->paths.dir, 0755, (uid_t)-1, (gid_t)-1)) ||
+        (rc = ensure_dir(d->paths.db, 0700, u, d->run_gid)) ||
+        (rc = ensure_dir(d->paths.public_dir, 0755, u, d->run_gid)) ||
+        /* setgid: every file in it gets the directory's group, which mtad's
+         * user holds, whoever wrote it (root's sendmail too). */
+        (rc = ensure_dir(d->paths.maildrop, gr ? 03770 : 03700, u, gr ? gid : d->run_gid)) ||
+        (rc = ensure_dir(d->paths.corrupt, 0700, u, d->run_gid)))
         return rc;
     return 0;
 }
@@ -754,6 +834,8 @@ static int run(struct daemon *d)
         log_info("DKIM: %zu key(s) loaded", signer_key_count(d->signer));
     else
         log_warn("no dkim_key: mail goes out unsigned (mtad dkim-keygen makes a key)");
+    if (daemon_resolve_user(d) < 0)
+        return 1;
     if ((rc = daemon_setup_dirs(d))) {
         log_error("cannot set up %s: %s", d->paths.dir, strerror(-rc));
         return 1;
@@ -813,6 +895,10 @@ static int run(struct daemon *d)
     }
     if (!d->submission)
         d->submission_stopped = 1;
+    if ((rc = daemon_chown_files(d)) || (rc = daemon_drop_privileges(d))) {
+        log_error("cannot become user %s: %s", d->cfg.user, strerror(-rc));
+        return 1;
+    }
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     uv_signal_init(d->loop, &d->sighup);
@@ -899,6 +985,10 @@ static int passwd_main(const struct config *cfg, int argc, char **argv)
         fprintf(stderr, "mtad passwd: %s\n", err);
         return 1;
     }
+    /* mtad reads it again on SIGHUP as its own user: root:USER 0640. */
+    struct passwd *pw = strcmp(cfg->user, "root") ? getpwnam(cfg->user) : NULL;
+    if (pw && geteuid() == 0 && chown(cfg->auth_users, 0, pw->pw_gid) < 0)
+        fprintf(stderr, "mtad passwd: %s: %s\n", cfg->auth_users, strerror(errno));
     printf("mtad passwd: password of %s set in %s; reload mtad (SIGHUP) to use it\n", user,
            cfg->auth_users);
     return 0;
@@ -973,6 +1063,10 @@ int main(int argc, char **argv)
             fprintf(stderr, "mtad: %s\n", err);
             return 1;
         }
+        if (strcmp(d.cfg.user, "root") != 0 && !getpwnam(d.cfg.user))
+            printf("mtad: warning: user %s does not exist: mtad will not start (run "
+                   "scripts/install-system.sh)\n",
+                   d.cfg.user);
         if (signer_key_count(signer) == 0)
             printf("mtad: warning: no dkim_key: mail goes out unsigned, and Gmail, Outlook "
                    "and Yahoo refuse or junk unsigned bulk mail (mtad dkim-keygen makes a key)\n");

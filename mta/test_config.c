@@ -237,7 +237,7 @@ static void test_key_table(void)
         CHECK(used < sizeof text);
         n++;
     }
-    CHECK_INT(n, 48);
+    CHECK_INT(n, 49);
     def = "x";
     CHECK(config_key_name(n, &def) == NULL);
     CHECK(def == NULL);
@@ -1134,7 +1134,8 @@ static void test_dump(void)
                                "submission_client_limit = 3\n"
                                "submission_timeout = 1m\n"
                                "submission_min_data_rate = 0\n"
-                               "submission_bare_lf = normalize\n";
+                               "submission_bare_lf = normalize\n"
+                               "user = mail_er\n";
     char path[512], err[CONFIG_ERR_MAX];
     struct config cfg;
     char *buf;
@@ -1192,7 +1193,8 @@ static void test_dump(void)
                         "submission_client_limit = 3\n"
                         "submission_timeout = 60\n"
                         "submission_min_data_rate = 0\n"
-                        "submission_bare_lf = normalize\n",
+                        "submission_bare_lf = normalize\n"
+                        "user = mail_er\n",
                         &cfg, err, path, sizeof path),
               0);
     CHECK_STR(err, "");

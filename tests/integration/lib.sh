@@ -65,11 +65,21 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# mta_user: the unprivileged user mtad becomes (the user key's default),
+# created as scripts/install-system.sh does when this machine lacks it.
+mta_user() {
+    getent passwd mta >/dev/null ||
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin mta || fail "cannot create user mta"
+    if getent group mtadrop >/dev/null; then usermod -a -G mtadrop mta || fail "usermod mta"; fi
+}
+
 # setup [extra config lines...]: temp dir on a real disk (fsync must mean
 # something), a config, and MTA_CONF pointing at it.
 setup() {
     [ -x "$MTAD" ] || fail "MTAD not set or not built"
     [ "$(id -u)" = 0 ] || skip "integration tests run as root (private spool, tmpfs, other users)"
+    mta_user
     T=$(mktemp -d "${TMPBASE:-/var/tmp}/mtatest.XXXXXX")
     chmod 755 "$T"
     cat >"$T/aliases" <<'EOF'
@@ -103,7 +113,15 @@ start_mtad() {
     local i qdir
     qdir=$(sed -n 's/^queue_dir = //p' "$MTA_CONF" | tail -1)
     for i in $(seq 100); do
-        [ -S "$qdir/public/mtad.sock" ] && "$MTAQ" stats >/dev/null 2>&1 && return 0
+        if [ -S "$qdir/public/mtad.sock" ] && "$MTAQ" stats >/dev/null 2>&1; then
+            # started as root, it runs as its unprivileged user (the user key)
+            local want
+            want=$(sed -n 's/^user = //p' "$MTA_CONF" | tail -1)
+            check_eq "$(awk '/^Uid:/ {print $2, $3, $4, $5}' "/proc/$MTAD_PID/status")" \
+                "$(id -u "${want:-mta}") $(id -u "${want:-mta}") $(id -u "${want:-mta}") $(id -u "${want:-mta}")" \
+                "the uids mtad runs with (real, effective, saved, fs)"
+            return 0
+        fi
         kill -0 "$MTAD_PID" 2>/dev/null || fail "mtad exited at start: $(cat "$T/mtad.out")"
         sleep 0.1
     done

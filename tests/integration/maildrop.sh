@@ -40,6 +40,8 @@ drop() {
     [ -n "$size" ] || size=$(wc -c <"$T/$name.content")
     { printf '%ssize %s\n\n' "$envelope" "$size"; cat "$T/$name.content"; } >"$T/$name.tmp"
     chmod 0440 "$T/$name.tmp"
+    # as mta-postdrop's files are: of the directory's group, which mtad's user holds
+    chgrp "$(stat -c %g "$T/spool/maildrop")" "$T/$name.tmp"
     cp -p "$T/$name.tmp" "$T/$name.file"
     mv "$T/$name.tmp" "$T/spool/maildrop/$name"
 }
@@ -147,9 +149,10 @@ if ! getent group mtadrop >/dev/null; then
     groupadd --system mtadrop || fail "cannot create group mtadrop"
     CREATED_GROUP=mtadrop
 fi
+mta_user # mtad's user joins the group, to read the files mta-postdrop leaves
 stop_mtad
 start_mtad
-check_eq "$(stat -c '%a %G' "$T/spool/maildrop")" "1770 mtadrop" "maildrop mode and group"
+check_eq "$(stat -c '%a %U %G' "$T/spool/maildrop")" "3770 mta mtadrop" "maildrop mode, owner and group"
 cp "$MTA_POSTDROP" "$T/mta-postdrop"
 chgrp mtadrop "$T/mta-postdrop"
 chmod 2755 "$T/mta-postdrop"
