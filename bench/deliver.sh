@@ -40,6 +40,10 @@
 # Only 127.0.4.x and 127.0.0.1:DNS_PORT are used; nothing outside the
 # temp dir is changed; every process started here is stopped by its PID.
 set -euo pipefail
+# mtad becomes the unprivileged user mta once started (scripts/install-system.sh
+# creates it; so does this, when it is missing).
+getent passwd mta >/dev/null || useradd --system --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin mta
 B=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=${N:-5000}
@@ -86,6 +90,7 @@ if [ "$(ulimit -n)" -lt $((CONNS + 500)) ]; then
 fi
 
 T=$(mktemp -d "$TMPBASE/mtadeliver.XXXXXX")
+chmod 755 "$T" # mtad runs as mta and must reach the queue inside
 chmod 755 "$T"
 PFCONF=$T/pf/etc
 PFQ=$T/pf/spool

@@ -13,10 +13,15 @@
 # Runs as any user that may write TMPBASE (default /var/tmp: a real disk,
 # so that fsync costs what it costs).
 set -euo pipefail
+# mtad becomes the unprivileged user mta once started (scripts/install-system.sh
+# creates it; so does this, when it is missing).
+getent passwd mta >/dev/null || useradd --system --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin mta
 B=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
 N=${N:-2000}
 TMPBASE=${TMPBASE:-/var/tmp}
 T=$(mktemp -d "$TMPBASE/mtabench.XXXXXX")
+chmod 755 "$T" # mtad runs as mta and must reach the queue inside
 MTAD_PID=""
 cleanup() {
     [ -n "$MTAD_PID" ] && kill "$MTAD_PID" 2>/dev/null && wait "$MTAD_PID" 2>/dev/null

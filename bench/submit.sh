@@ -47,6 +47,10 @@
 # 127.0.4.42:2525 and 127.0.4.43:2525 are used; nothing outside the temp
 # dir is changed; every process started here is stopped by its PID.
 set -euo pipefail
+# mtad becomes the unprivileged user mta once started (scripts/install-system.sh
+# creates it; so does this, when it is missing).
+getent passwd mta >/dev/null || useradd --system --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin mta
 B=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
 N=${N:-2000}
 SESSIONS=${SESSIONS:-20}
@@ -85,6 +89,7 @@ for hp in "$M_IP:$M_PORT" "$P_IP:$P_PORT" "$S_IP:$S_PORT"; do
 done
 
 T=$(mktemp -d "$TMPBASE/mtasubmit.XXXXXX")
+chmod 755 "$T" # mtad runs as mta and must reach the queue inside
 chmod 755 "$T"
 PFCONF=$T/pf/etc
 PFQ=$T/pf/spool

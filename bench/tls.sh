@@ -57,6 +57,10 @@
 # temp dirs is changed; every process started here is stopped by its PID
 # (Postfix by its master's PID and its MAIL_CONFIG).
 set -euo pipefail
+# mtad becomes the unprivileged user mta once started (scripts/install-system.sh
+# creates it; so does this, when it is missing).
+getent passwd mta >/dev/null || useradd --system --user-group --no-create-home \
+    --home-dir /nonexistent --shell /usr/sbin/nologin mta
 B=$(cd "${1:-$(dirname "$0")/../build}" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
 N=${N:-2000}
@@ -100,6 +104,7 @@ done
 ! ss -Hlun "sport = :$DNS_PORT" | grep -q . || die "udp port $DNS_PORT in use (set DNS_PORT)"
 
 T=$(mktemp -d "$TMPBASE/mtatls.XXXXXX")
+chmod 755 "$T" # mtad runs as mta and must reach the queue inside
 chmod 755 "$T"
 R=$(mktemp -d "$RCV_BASE/mtatls-rcv.XXXXXX")
 chmod 755 "$R"
