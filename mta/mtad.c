@@ -728,8 +728,6 @@ static int daemon_chown_files(struct daemon *d)
     }
     if (d->cfg.log[0] == '/' && chown(d->cfg.log, d->run_uid, (gid_t)-1) < 0 && errno != ENOENT)
         return -errno;
-    if (chown(d->paths.sock, d->run_uid, d->run_gid) < 0)
-        return -errno;
     return 0;
 }
 
@@ -867,10 +865,6 @@ static int run(struct daemon *d)
         return 1;
     }
     writer_on_idle(d->writer, on_writer_idle, d);
-    if ((rc = daemon_listen(d))) {
-        log_error("cannot listen on %s: %s", d->paths.sock, uv_strerror(rc));
-        return 1;
-    }
     if (!strcmp(d->cfg.delivery, "on")) {
         struct dns_options dopt = {0};
         dopt.servers = d->cfg.dns_servers[0] ? d->cfg.dns_servers : NULL;
@@ -897,6 +891,11 @@ static int run(struct daemon *d)
         d->submission_stopped = 1;
     if ((rc = daemon_chown_files(d)) || (rc = daemon_drop_privileges(d))) {
         log_error("cannot become user %s: %s", d->cfg.user, strerror(-rc));
+        return 1;
+    }
+    /* The socket last: once it answers, mtad runs as its user and serves. */
+    if ((rc = daemon_listen(d))) {
+        log_error("cannot listen on %s: %s", d->paths.sock, uv_strerror(rc));
         return 1;
     }
     uv_signal_init(d->loop, &d->sigterm);
