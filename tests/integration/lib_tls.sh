@@ -109,8 +109,18 @@ postfix_tls() {
     # tlsmgr seeds smtpd's PRNG; without it smtpd logs warnings per session
     postconf -c "$dir" -M "tlsmgr/unix=tlsmgr unix - - n 1000? 1 tlsmgr" || fail "postconf -M $1"
     postfix -c "$dir" reload >>"$T/$1/start.log" 2>&1 || fail "postfix reload $1"
-    # smtpd processes started before the reload still run the old config
+    # smtpd processes started before the reload still run the old config,
+    # and tlsmgr starts with it: wait until a TLS session really works.
     sleep 1
+    local addr i
+    addr=$(awk '$1 ~ /:'"$MX_PORT"'$/ {print $1; exit}' "$dir/master.cf")
+    [ -n "$addr" ] || fail "postfix_tls $1: no listener in master.cf"
+    for i in $(seq 40); do
+        timeout 5 openssl s_client -starttls smtp -connect "$addr" -brief </dev/null 2>&1 |
+            grep -qE "^(CONNECTION ESTABLISHED|Protocol version)" && return 0
+        sleep 0.25
+    done
+    fail "postfix $1 does not complete a TLS handshake on $addr"
 }
 
 # smtpd_sessions NAME: the "disconnect from" lines of NAME's smtpd, which
