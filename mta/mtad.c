@@ -178,7 +178,8 @@ static void client_job_done(struct writer_job *wj, int rc)
                      j->msg->sender, j->len, j->msg->nrcpt, j->msg->origin,
                      j->dkim_note[0] ? ", dkim: " : "", j->dkim_note);
         else
-            log_warn("submission from %s not queued: %s", j->msg->origin, intake_strerror(rc));
+            log_warn("submission from %s not queued: %s (%s)", j->msg->origin, intake_strerror(rc),
+                     strerror(-rc));
         /* Every queue error is temporary for the submitter: the message
          * itself was valid. */
         if (j->conn && rc == 0)

@@ -22,13 +22,14 @@
 #include "submit.h"
 
 /* AUTH failures from one address: after AUTH_FAIL_SLOW each failure is
- * answered after a delay that doubles up to AUTH_DELAY_MAX_MS; at
- * AUTH_FAIL_MAX the client is disconnected and the address refused until
- * AUTH_FAIL_WINDOW has passed since its last failure. */
+ * answered after a delay that doubles up to AUTH_DELAY_MAX_MS; the
+ * AUTH_FAIL_MAXth gets 421 and the connection closes, and the address is
+ * refused at connect until AUTH_FAIL_WINDOW has passed since its last
+ * failure (fail2ban's usual defaults, without a second program). */
 #define AUTH_FAIL_SLOW 2
-#define AUTH_FAIL_MAX 10
-#define AUTH_FAIL_WINDOW 3600
-#define AUTH_DELAY_MAX_MS 8000
+#define AUTH_FAIL_MAX 8
+#define AUTH_FAIL_WINDOW 900
+#define AUTH_DELAY_MAX_MS 4000
 #define PEERS_MAX 4096 /* client addresses remembered at once */
 /* What MAIL wants free: room for the message and some to spare. */
 #define ROOM_SPARE (8u << 20)
@@ -186,14 +187,21 @@ static void auth_done(uv_work_t *w, int status)
             p->last_failure = queue_now();
             if (p->auth_failures > AUTH_FAIL_SLOW) {
                 unsigned shift = p->auth_failures - AUTH_FAIL_SLOW - 1;
-                delay = shift >= 4 ? AUTH_DELAY_MAX_MS : 1000u << shift;
+                delay = shift >= 12 ? AUTH_DELAY_MAX_MS : 1000u << shift;
+                if (delay > AUTH_DELAY_MAX_MS)
+                    delay = AUTH_DELAY_MAX_MS;
             }
         }
         log_warn("submission: %s failed to authenticate as %s (%u failures)", j->peer, j->user,
                  p ? p->auth_failures : 0);
-        /* The session itself ends after max_errors refusals (smtp/server.c);
-         * past AUTH_FAIL_MAX the address is refused at connect. */
-        smtp_server_auth_done(j->session, 0, delay);
+        if (p && p->auth_failures >= AUTH_FAIL_MAX) {
+            /* 421 now; new connections get it at connect (on_connect). */
+            log_warn("submission: %s locked out for %d s: %u authentication failures", j->peer,
+                     AUTH_FAIL_WINDOW, p->auth_failures);
+            smtp_server_auth_done(j->session, -1, 0);
+        } else {
+            smtp_server_auth_done(j->session, 0, delay);
+        }
     }
     auth_db_unref(j->db);
     free(j);
@@ -307,7 +315,8 @@ static void commit_finish(struct commit_job *j, int rc)
         if (s->d.queued)
             s->d.queued(s->d.arg);
     } else {
-        log_warn("submission from %s not queued: %s", j->origin, intake_strerror(rc));
+        log_warn("submission from %s not queued: %s (%s)", j->origin, intake_strerror(rc),
+                 strerror(-rc));
         verdict(&v, rc == -ENOSPC ? 452 : 451,
                 rc == -ENOSPC ? "4.3.1 Insufficient system storage"
                               : "4.3.0 Cannot store the message now, try again later");

@@ -755,12 +755,20 @@ int queue_content_copy(struct queue_txn *t, const char *id, char **data, size_t 
     /* The map is read-only and shared (no MDB_WRITEMAP): dropping these
      * pages only unmaps them from this process; they stay in the page
      * cache, and a later access brings back the same bytes. So a daemon
-     * with much mail in flight holds its copies, not also the pages. */
+     * with much mail in flight holds its copies, not also the pages.
+     * Only pages of the map, though: content written in this same write
+     * transaction is in LMDB's dirty pages, which are heap memory, and
+     * MADV_DONTNEED there would zero them (and whatever shares their
+     * pages). */
+    MDB_envinfo info;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t start = (uintptr_t)src & ~(page - 1);
     uintptr_t end = ((uintptr_t)src + n + page - 1) & ~(page - 1);
-    if (n && page)
-        madvise((void *)start, end - start, MADV_DONTNEED);
+    if (n && page && mdb_env_info(t->q->env, &info) == 0) {
+        uintptr_t map = (uintptr_t)info.me_mapaddr;
+        if (start >= map && end <= map + info.me_mapsize)
+            madvise((void *)start, end - start, MADV_DONTNEED);
+    }
     return 0;
 }
 

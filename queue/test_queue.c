@@ -388,6 +388,44 @@ static void test_readonly(void)
     queue_close(q);
 }
 
+/* Content copied out in the write transaction that inserted it lives in
+ * LMDB's dirty pages, which are heap memory, not the map: letting the map's
+ * pages go must not touch them (the writer batches an insert and the claim
+ * of the same message in one transaction). */
+static void test_copy_in_write_txn(void)
+{
+    struct queue *q = open_fresh(0);
+    struct queue_txn *t = NULL;
+    struct queue_msg *m = queue_msg_new(1);
+    const size_t big = 300 * 1024; /* overflow pages malloc mmaps on its own */
+    char *content = malloc(big), *copy = NULL;
+    const void *data;
+    size_t len = 0;
+
+    for (size_t i = 0; i < big; i++)
+        content[i] = (char)('a' + i % 26);
+    snprintf(m->sender, sizeof(m->sender), "s@example.com");
+    snprintf(m->origin, sizeof(m->origin), "test");
+    snprintf(m->rcpt[0].address, sizeof(m->rcpt[0].address), "r@example.org");
+    CHECK_INT(queue_txn_begin(q, NULL, 1, &t), 0);
+    CHECK_INT(queue_insert(t, m, content, big), 0);
+    CHECK_INT(queue_content_copy(t, m->id, &copy, &len), 0);
+    CHECK_INT(len == big && memcmp(copy, content, big) == 0, 1);
+    CHECK_INT(queue_content(t, m->id, &data, &len), 0);
+    CHECK_INT(len == big && memcmp(data, content, big) == 0, 1); /* still there */
+    CHECK_INT(queue_txn_commit(t), 0);
+    free(copy);
+    copy = NULL;
+    CHECK_INT(queue_txn_begin(q, NULL, 0, &t), 0);
+    CHECK_INT(queue_content_copy(t, m->id, &copy, &len), 0);
+    CHECK_INT(len == big && memcmp(copy, content, big) == 0, 1); /* and committed */
+    queue_txn_abort(t);
+    free(copy);
+    free(content);
+    queue_msg_free(m);
+    queue_close(q);
+}
+
 int main(void)
 {
     test_insert_get();
@@ -397,6 +435,7 @@ int main(void)
     test_map_full();
     test_corrupt_record();
     test_readonly();
+    test_copy_in_write_txn();
     if (dir[0])
         nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     CHECK_DONE();

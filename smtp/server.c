@@ -23,8 +23,8 @@
  * server waits for a command and is restarted only when a whole line
  * arrives, so trickling a line byte by byte does not hold a session; in
  * DATA the data timeout restarts on every read, and from 30 s into DATA
- * the average rate must stay above min_data_rate. Either ends the session
- * with 421 4.4.2. No timer runs while the owner's hook does.
+ * (or one data timeout, if shorter) the average rate must stay above
+ * min_data_rate. Either ends the session with 421 4.4.2. No timer runs while the owner's hook does.
  */
 #include "server.h"
 
@@ -249,14 +249,21 @@ static void timers_update(struct smtp_server_session *s, size_t nread)
     s->last_lines = lines;
 }
 
-/* A client that trickles its message: 421 once it is below the rate. */
+/* A client that trickles its message: 421 once it is below the rate.
+ * The average is judged from RATE_GRACE_MS into DATA (a new connection's
+ * first seconds are slow), or from one data timeout in if that is shorter:
+ * a client allowed that long between reads is allowed that long to get up
+ * to speed, no longer. */
 static int too_slow(struct smtp_server_session *s)
 {
     uint64_t elapsed = uv_now(s->srv->loop) - s->data_start;
     unsigned rate = s->srv->cfg.min_data_rate;
+    unsigned grace = s->srv->cfg.data_timeout_ms ? s->srv->cfg.data_timeout_ms
+                                                 : SMTP_SERVER_DEFAULT_DATA_TIMEOUT;
 
-    return rate && s->last_in_data && elapsed > RATE_GRACE_MS &&
-           s->data_bytes * 1000 / elapsed < rate;
+    if (grace > RATE_GRACE_MS)
+        grace = RATE_GRACE_MS;
+    return rate && s->last_in_data && elapsed > grace && s->data_bytes * 1000 / elapsed < rate;
 }
 
 static void greet(struct smtp_server_session *s)
@@ -551,7 +558,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     if (smtp_server_core_in_data(s->core)) {
         timers_update(s, (size_t)nread);
         if (too_slow(s)) {
-            smtp_server_core_timeout(s->core);
+            smtp_server_core_too_slow(s->core);
             s->inlen = 0;
         }
     }

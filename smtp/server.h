@@ -118,7 +118,8 @@ struct smtp_server_hooks {
     void (*closed)(void *arg, struct smtp_server_client *cl);
 };
 
-/* AUTH result: ok 1 → 235, else 535 5.7.8 after delay_ms (0: at once). */
+/* AUTH result: ok 1 → 235; 0 → 535 5.7.8 after delay_ms (0: at once);
+ * -1 → 421 4.7.0 and the session closes (too many failures). */
 void smtp_server_auth_done(struct smtp_server_session *s, int ok, unsigned delay_ms);
 
 /*
@@ -138,7 +139,8 @@ struct smtp_server_config {
                                   1: it is normalised to CRLF. Never a message boundary. */
     unsigned command_timeout_ms; /* waiting for a command (RFC 5321: 5 min) */
     unsigned data_timeout_ms;    /* between DATA reads (3 min) */
-    unsigned min_data_rate;      /* bytes/s averaged over DATA after its first 30 s; 0: none */
+    unsigned min_data_rate;      /* bytes/s averaged over DATA after its first 30 s
+                                  * (or data_timeout_ms if shorter); 0: none */
     unsigned max_errors;         /* protocol errors before 421 and disconnect (e.g. 10) */
     struct tls_server_cert
         *cert;               /* NULL: no STARTTLS, and no AUTH (the server takes a reference) */
@@ -244,14 +246,17 @@ void smtp_server_core_output_clear(struct smtp_server_core *c);
 void smtp_server_core_tls_started(struct smtp_server_core *c);
 
 /* The answers of the asynchronous hooks (the session calls these; any
- * delay of a failed AUTH is the caller's). Ignored when nothing waits. */
+ * delay of a failed AUTH is the caller's; ok as in smtp_server_auth_done).
+ * Ignored when nothing waits. */
 void smtp_server_core_auth_done(struct smtp_server_core *c, int ok);
 void smtp_server_core_message_done(struct smtp_server_core *c, const struct smtp_server_verdict *v,
                                    const char *id);
 
-/* Queues a 421 (4.4.2 timeout, or 4.3.2 shutting down) and moves to
- * CLOSE, unless a hook is running (WAIT) or already CLOSE. */
+/* Queues a 421 (4.4.2 timeout or data rate too low, or 4.3.2 shutting
+ * down) and moves to CLOSE, unless a hook is running (WAIT) or already
+ * CLOSE. */
 void smtp_server_core_timeout(struct smtp_server_core *c);
+void smtp_server_core_too_slow(struct smtp_server_core *c);
 void smtp_server_core_shutdown(struct smtp_server_core *c);
 
 /* 1 while message content is being received (for the data timeout and

@@ -1272,7 +1272,9 @@ void smtp_server_core_auth_done(struct smtp_server_core *c, int ok)
         return;
     c->waiting_auth = 0;
     c->status = SMTP_CORE_INPUT;
-    if (ok) {
+    if (ok < 0) {
+        close_with(c, "421 4.7.0 Too many authentication failures, closing connection");
+    } else if (ok) {
         snprintf(c->cl->user, sizeof(c->cl->user), "%s", c->auth_user);
         reply(c, "235 2.7.0 Authentication successful");
     } else {
@@ -1317,6 +1319,11 @@ static void end_with(struct smtp_server_core *c, const char *text)
 void smtp_server_core_timeout(struct smtp_server_core *c)
 {
     end_with(c, "421 4.4.2 Timeout exceeded, closing connection");
+}
+
+void smtp_server_core_too_slow(struct smtp_server_core *c)
+{
+    end_with(c, "421 4.4.2 Minimum data rate not met, closing connection");
 }
 
 void smtp_server_core_shutdown(struct smtp_server_core *c)

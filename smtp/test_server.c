@@ -918,6 +918,16 @@ static void test_auth(void)
     CHECK(strstr(t->out, "421 4.7.0 Too many errors") != NULL);
     CHECK_INT(smtp_server_core_status(t->core), SMTP_CORE_CLOSE);
     t_free(t);
+
+    /* The owner's lockout (-1): 421 at once, and the session ends. */
+    t = t_ready(1, 1);
+    t_say(t, "AUTH PLAIN AGpvZQB3cm9uZw==\r\n");
+    smtp_server_core_auth_done(t->core, -1);
+    t_pump(t);
+    CHECK_STR(t->out, "421 4.7.0 Too many authentication failures, closing connection\r\n");
+    CHECK_STR(t->cl.user, "");
+    CHECK_INT(smtp_server_core_status(t->core), SMTP_CORE_CLOSE);
+    t_free(t);
 }
 
 static void test_errors(void)

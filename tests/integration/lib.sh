@@ -30,6 +30,11 @@ fail() {
         log "--- last lines of mtad.log"
         tail -n 30 "$T/mtad.log" >&2
     fi
+    # mtad's own stderr: what an abort or a sanitizer printed.
+    if [ -n "$T" ] && [ -s "$T/mtad.out" ]; then
+        log "--- last lines of mtad.out"
+        tail -n 40 "$T/mtad.out" >&2
+    fi
     exit 1
 }
 skip() { log "SKIP: $*"; exit 77; }

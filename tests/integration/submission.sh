@@ -8,7 +8,8 @@
 #                               there stays queued (deferred), to be counted
 # Client addresses: 127.0.10.5 is trusted_networks (no AUTH needed),
 # 127.0.10.9 the outsider (must authenticate), others for the checks that
-# count per address (wrong password, connection limit, slow client).
+# count per address (wrong password, connection limit, slow client, AUTH
+# lockout, trickling data).
 #   - swaks STARTTLS + AUTH PLAIN, STARTTLS + AUTH LOGIN, implicit TLS;
 #     Python smtplib; msmtp: delivered, with mtad's Received header
 #     (ESMTPSA, authenticated user) and Date/Message-ID added if missing
@@ -18,7 +19,9 @@
 #   - SMTP smuggling with six bare CR/LF endings: submission_bare_lf =
 #     reject (550, nothing queued) and normalize (one message, unsplit)
 #   - STARTTLS with a pipelined RSET; a one-byte-a-second client timed out
-#     while another submits; a hang-up inside DATA; the per-address limit
+#     while another submits; message data below submission_min_data_rate;
+#     a hang-up inside DATA; the per-address limit; wrong passwords from one
+#     address: growing delays, then 421 and refused at connect
 #   - a 250 survives kill -9 and the message is then delivered
 export DNS_PORT=5471
 . "$(dirname "$0")/lib.sh"
@@ -28,6 +31,7 @@ command -v swaks >/dev/null || skip "swaks is not installed"
 
 HOST=127.0.10.1 SUB=127.0.10.1:2587 SMTPS=127.0.10.1:2465
 TRUSTED=127.0.10.5 OUTSIDER=127.0.10.9 BADPW=127.0.10.8 SLOW=127.0.10.6 CROWD=127.0.10.7
+LOCKED=127.0.10.11 TRICKLE=127.0.10.12
 DEST=127.0.10.21 HOLD=127.0.10.22
 HOSTILE=$(dirname "$0")/submission_hostile.py
 ALICE_PW='correct horse battery'
@@ -45,10 +49,11 @@ tls_cert subm "mta.test.example,IP:$HOST"
     echo "tls_cert = $TLS_DIR/subm.crt"
     echo "tls_key = $TLS_DIR/subm.key"
     echo "auth_users = $T/auth_users"
-    echo "trusted_networks = $TRUSTED/32"
+    echo "trusted_networks = $TRUSTED/32, $TRICKLE/32"
     echo "max_recipients = 3"
     echo "submission_client_limit = 3"
     echo "submission_timeout = 3s"
+    echo "submission_min_data_rate = 100"
     echo "submission_bare_lf = reject"
     echo "max_message_size = 100K"
 } >>"$T/mta.conf"
@@ -182,6 +187,11 @@ check_contains "$(grep 'r1@dest.test' "$T/mtad.log" | grep status=sent)" "status
 
 # ---- refusals ----
 log "${SECONDS}s: refusals"
+# Meanwhile, wrong passwords from one address until it is locked out: the
+# other addresses' sessions go on unaffected.
+bg "$PY" "$HOSTILE" authlock $SUB $LOCKED "$TLS_DIR/ca.crt" alice@test.example "wrong $ALICE_PW" 9 \
+    >"$T/authlock.log" 2>&1
+LOCK_PID=$BG_PID
 OUT=$(hostile refusals $SUB $OUTSIDER "$TLS_DIR/ca.crt" alice@test.example "$ALICE_PW" $BADPW bob@elsewhere.test)
 printf '%s\n' "$OUT" >"$T/refusals.log"
 check_not_contains "$OUT" "error:" "refusals dialogue"
@@ -204,6 +214,26 @@ check_contains "$(got big-dot)" "552" "a message over max_message_size"
 check_contains "$(got after-big)" "250" "the session goes on after 552"
 check_contains "$(cat "$T/mtad.log")" "failed to authenticate as alice@test.example" "failed AUTH logged"
 check_eq "$(held_rcpts | grep -c '^many\|^big@')" 0 "refused transactions queued"
+
+# AUTH failures from one address: the first two answered at once, then
+# 1 s, 2 s, 4 s, 4 s..., the eighth 421 and the connection closed; that
+# address is then refused at connect (AUTH_FAIL_* in mta/submission.c).
+wait $LOCK_PID
+OUT=$(cat "$T/authlock.log")
+check_not_contains "$OUT" "error:" "authlock dialogue"
+for i in 1 2 3 4 5 6 7; do check_contains "$(got authfail-$i)" "535 5.7.8" "wrong password $i"; done
+tenths() { got "$1" | sed -n 's/.* after \([0-9]*\)\.\([0-9]\)s$/\1\2/p'; }
+for m in 3:9 4:19 5:39 6:39; do
+    t=$(tenths authfail-${m%%:*})
+    [ -n "$t" ] && [ "$t" -ge "${m#*:}" ] ||
+        fail "AUTH failure ${m%%:*} answered after $(got authfail-${m%%:*}), want a delay of at least ${m#*:}/10 s"
+done
+check_contains "$(got authfail-8)" "421 4.7.0 Too many authentication failures" "the eighth failure: 421"
+check_eq "$(got authfail-after)" "EOF" "the connection closed after the 421"
+check_eq "$(got authfail-9)" "" "no ninth attempt in that session"
+check_contains "$(got authfail-reconnect)" "421 4.7.0 Too many authentication failures" \
+    "the locked-out address refused at connect"
+check_contains "$(cat "$T/mtad.log")" "submission: $LOCKED locked out" "lockout logged"
 
 # ---- smuggling: every bare CR/LF ending, refused ----
 log "${SECONDS}s: smuggling: every bare CR/LF ending, refused"
@@ -253,6 +283,17 @@ check_contains "$(hdrs "$f")" "from client.example ([$TRUSTED]) by mta.test.exam
     "trusted client: mtad's Received header"
 check_not_contains "$(hdrs "$f")" "authenticated as" "trusted client: no user"
 
+# ---- message data at two bytes a second: below submission_min_data_rate ----
+log "${SECONDS}s: message data below submission_min_data_rate"
+OUT=$(hostile trickle $SUB $TRICKLE trickle@hold.test)
+check_contains "$(got trickle-data)" "354" "trickle: DATA accepted"
+check_contains "$(got trickle)" "421 4.4.2 Minimum data rate not met" "trickle: ended for its rate"
+# every read came within submission_timeout: only the rate can end it, one
+# timeout (3 s) into DATA
+secs=$(got trickle | sed 's/.* after \([0-9]*\)\..*/\1/')
+[ "$secs" -ge 2 ] && [ "$secs" -le 10 ] || fail "trickling client ended after ${secs}s, want about 3"
+check_eq "$(held_rcpts | grep -c '^trickle@')" 0 "messages queued from the trickling client"
+
 # ---- a hang-up inside DATA ----
 log "${SECONDS}s: a hang-up inside DATA"
 OUT=$(hostile hangup $SUB $TRUSTED hangup@hold.test)
@@ -267,6 +308,39 @@ OUT=$(hostile limit $SUB $CROWD 3)
 for i in 1 2 3; do check_contains "$(got limit-$i)" "220 " "connection $i of 3"; done
 check_contains "$(got limit-4)" "421 4.7.0" "connection 4 of 3"
 check_contains "$(got limit-again)" "220 " "a connection after the others closed"
+
+# ---- certificate renewal: SIGHUP, no restart ----
+log "${SECONDS}s: certificate renewal on SIGHUP"
+# served ADDR [OPTS...]: the serial number of the certificate presented there
+served() {
+    local a=$1
+    shift
+    openssl s_client -connect "$a" "$@" -CAfile "$TLS_DIR/ca.crt" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null
+}
+OLD_SERIAL=$(openssl x509 -in "$TLS_DIR/subm.crt" -noout -serial)
+check_eq "$(served $SUB -starttls smtp)" "$OLD_SERIAL" "certificate before the renewal"
+tls_cert renewed "mta2.test.example,IP:$HOST"
+# mtad rereads as its user (a certbot deploy hook's copy, README: install)
+chown mta "$TLS_DIR/subm.key" "$TLS_DIR/renewed.key"
+# First a broken renewal: the new chain with the old key. Refused, logged,
+# and the running certificate stays.
+cp "$TLS_DIR/renewed.crt" "$TLS_DIR/subm.crt"
+kill -HUP "$MTAD_PID"
+wait_until 10 grep -q "submission: reload failed, keeping the running certificate" "$T/mtad.log" ||
+    fail "a key that does not match the certificate: no reload error logged"
+check_contains "$(grep 'reload failed' "$T/mtad.log")" "the key does not match the certificate" \
+    "the reload error says why"
+check_eq "$(served $SUB -starttls smtp)" "$OLD_SERIAL" "certificate after a failed reload"
+# Then the whole renewal: the new certificate on new connections.
+cp -p "$TLS_DIR/renewed.key" "$TLS_DIR/subm.key"
+kill -HUP "$MTAD_PID"
+wait_until 10 grep -q "submission: certificate and .* reloaded" "$T/mtad.log" || fail "no reload logged"
+NEW_SERIAL=$(openssl x509 -in "$TLS_DIR/renewed.crt" -noout -serial)
+[ "$NEW_SERIAL" != "$OLD_SERIAL" ] || fail "the renewed certificate has the old serial"
+check_eq "$(served $SUB -starttls smtp)" "$NEW_SERIAL" "certificate after SIGHUP (STARTTLS)"
+check_eq "$(served $SMTPS)" "$NEW_SERIAL" "certificate after SIGHUP (implicit TLS)"
+kill -0 "$MTAD_PID" || fail "mtad gone after SIGHUP"
 
 # ---- smuggling again, normalised: one message each, not split ----
 log "${SECONDS}s: smuggling again, normalised: one message each, not split"

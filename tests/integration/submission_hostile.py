@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """submission_hostile.py - a raw-socket SMTP client for the hostile cases
 of submission.sh: it sends exactly the bytes a scenario names (bare CR and
-LF, commands glued to STARTTLS, one byte a second, a hang-up inside DATA)
-and prints what came back, one "NAME: ..." line per check, for the shell
-to judge. It never decides pass or fail itself except where noted
+LF, commands glued to STARTTLS, one byte a second, wrong passwords, a
+hang-up inside DATA) and prints what came back, one "NAME: ..." line per
+check, for the shell to judge. It never decides pass or fail itself
 ("error:" lines mean the dialogue could not even be held).
 
 Usage: submission_hostile.py MODE SERVER:PORT SOURCE_IP [ARGS...]
@@ -11,6 +11,8 @@ Usage: submission_hostile.py MODE SERVER:PORT SOURCE_IP [ARGS...]
   smuggle   S SRC TAG            (trusted source: no AUTH needed)
   inject    S SRC CA
   slow      S SRC
+  authlock  S SRC CA USER BADPASS N   (N wrong passwords, timed; reconnect)
+  trickle   S SRC RCPT   (message data at two bytes a second)
   hangup    S SRC RCPT
   limit     S SRC N              (opens N+1 connections at once)
   durable   S SRC RCPT MARKER    (prints "queued: ID" after the 250)
@@ -226,6 +228,60 @@ def slow(server, src):
                                      time.monotonic() - start))
 
 
+def authlock(server, src, ca, user, badpass, n):
+    """n wrong passwords in one session, each reply timed; then a new
+    connection from the same address."""
+    s, r = None, None
+    for i in range(1, n + 1):
+        if s is None:
+            s, r = starttls_login(server, src, ca, user, badpass)
+            start = None
+        else:
+            start = time.monotonic()
+            r = s.cmd("AUTH PLAIN " + plain(user, badpass))
+        # the first attempt's time includes the handshake: not timed
+        took = "-" if start is None else "%.1f" % (time.monotonic() - start)
+        out("authfail-%d" % i, "%s after %ss" % (r, took))
+        if not r.startswith("535"):
+            out("authfail-after", s.reply(3))
+            break
+    s.close()
+    s = Session(server, src)
+    out("authfail-reconnect", s.reply())
+    s.close()
+
+
+def trickle(server, src, rcpt):
+    """Message data at two bytes a second: each read comes well within the
+    timeout, the average rate stays far below any sane minimum."""
+    s = Session(server, src)
+    s.reply()
+    s.cmd("EHLO client.example")
+    s.cmd("MAIL FROM:<sender@test.example>")
+    s.cmd("RCPT TO:<%s>" % rcpt)
+    out("trickle-data", s.cmd("DATA"))
+    s.send(b"Subject: trickle\r\n\r\n")
+    start = time.monotonic()
+    s.sock.settimeout(0.5)
+    got = b""
+    while time.monotonic() - start < 30:
+        try:
+            s.send(b"x")
+        except OSError:
+            break
+        try:
+            chunk = s.sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            break
+        got += chunk
+    out("trickle", "%s after %.1fs" % (got.decode("utf-8", "replace").strip() or "nothing",
+                                        time.monotonic() - start))
+
+
 def hangup(server, src, rcpt):
     s = Session(server, src)
     s.reply()
@@ -288,6 +344,10 @@ def main():
             inject(server, src, a[0])
         elif mode == "slow":
             slow(server, src)
+        elif mode == "authlock":
+            authlock(server, src, a[0], a[1], a[2], int(a[3]))
+        elif mode == "trickle":
+            trickle(server, src, a[0])
         elif mode == "hangup":
             hangup(server, src, a[0])
         elif mode == "limit":
