@@ -32,12 +32,16 @@
 #include "client.h"
 #include "log.h"
 #include "sts_lookup.h"
+#include "xtext.h"
 
 #define CLAIM_BATCH 512
 #define DEST_BUCKETS 1024
 #define SWEEP_MS 1000
 #define THROTTLE_PAUSE_MAX 3600
 #define RESOLVING_MAX 32
+/* " NOTIFY=SUCCESS,FAILURE,DELAY ORCPT=" and an ORCPT of at most 500
+ * octets once encoded (RFC 3461 4.2) */
+#define DSN_RCPT_LEN (48 + QUEUE_ORCPT_MAX)
 #define STS_RECHECK_S 3600 /* a destination kept busy looks at its MTA-STS record again */
 
 struct msgref {
@@ -66,6 +70,10 @@ struct session {
     struct delivery *cur;
     const char **rcpt; /* addresses of cur, for the transaction */
     struct smtp_txn txn;
+    /* cur's DSN parameters for the wire (session_dsn) */
+    char dsn_mail[sizeof(" RET=HDRS ENVID=") + QUEUE_ENVID_MAX];
+    char (*dsn_buf)[DSN_RCPT_LEN];
+    const char **dsn_rcpt;
     unsigned messages;
     int64_t idle_since; /* 0 when busy */
     size_t addr_i;      /* next entry of dest->addrs to try */
@@ -242,6 +250,7 @@ struct result_job {
     int64_t now;
     /* filled by the work function, logged by done */
     int removed;
+    int dsn_passed; /* the next hop took the DSN parameters: no "relayed" report */
     char dsn_id[QUEUE_ID_SIZE];
     char relay_id[QUEUE_ID_SIZE];
     char warn_id[QUEUE_ID_SIZE];
@@ -340,7 +349,8 @@ static int result_work(struct writer_job *wj, struct queue_txn *t)
         struct bounce_rcpt br = {r, o->status, j->remote_mta[0] ? j->remote_mta : NULL, o->text};
         if (o->outcome == QUEUE_OUTCOME_BOUNCED && bounce_wanted(BOUNCE_FAILED, msg, r))
             failed[nf++] = br;
-        else if (o->outcome == QUEUE_OUTCOME_DELIVERED && bounce_wanted(BOUNCE_RELAYED, msg, r))
+        else if (o->outcome == QUEUE_OUTCOME_DELIVERED && !j->dsn_passed &&
+                 bounce_wanted(BOUNCE_RELAYED, msg, r))
             relayed[nr++] = br;
         else if (o->outcome == QUEUE_OUTCOME_DEFERRED && cfg->delay_warning_time &&
                  !(msg->flags & QUEUE_FLAG_DELAY_WARNED) &&
@@ -549,6 +559,8 @@ static void session_unlink(struct session *s)
     s->dest->nsessions--;
     s->e->nsessions--;
     free(s->rcpt);
+    free(s->dsn_buf);
+    free(s->dsn_rcpt);
     free(s);
 }
 
@@ -647,6 +659,49 @@ static int needs_smtputf8(const struct queue_msg *msg, const struct delivery *dl
     return 0;
 }
 
+/* The DSN parameters of dl for a next hop that offers DSN: an MTA that
+ * relays to one passes them on (RFC 3461 5.2), and success reports are
+ * then the final MTA's to send. ENVID and ORCPT are held decoded and
+ * encoded as xtext again; one too long once encoded is left out. */
+static int session_dsn(struct session *s, const struct queue_msg *msg, const struct delivery *dl)
+{
+    char (*buf)[DSN_RCPT_LEN] = realloc(s->dsn_buf, dl->n * sizeof(*buf));
+    const char **ptr;
+    char enc[QUEUE_ORCPT_MAX], envid[QUEUE_ENVID_MAX];
+    size_t n = 0;
+
+    if (buf)
+        s->dsn_buf = buf;
+    if (!buf || !(ptr = realloc(s->dsn_rcpt, dl->n * sizeof(*ptr))))
+        return -ENOMEM;
+    s->dsn_rcpt = ptr;
+    s->dsn_mail[0] = '\0';
+    if (msg->ret)
+        n += (size_t)snprintf(s->dsn_mail, sizeof(s->dsn_mail), " RET=%s",
+                              msg->ret == QUEUE_RET_HDRS ? "HDRS" : "FULL");
+    if (msg->envid[0] && smtp_xtext_encode(msg->envid, envid, sizeof(envid)) == 0)
+        snprintf(s->dsn_mail + n, sizeof(s->dsn_mail) - n, " ENVID=%s", envid);
+    for (size_t i = 0; i < dl->n; i++) {
+        const struct queue_rcpt *r = &msg->rcpt[dl->idx[i]];
+        char *b = buf[i];
+        size_t k = 0;
+        b[0] = '\0';
+        if (r->notify & QUEUE_NOTIFY_NEVER)
+            k += (size_t)snprintf(b, DSN_RCPT_LEN, " NOTIFY=NEVER");
+        else if (r->notify)
+            k += (size_t)snprintf(b, DSN_RCPT_LEN, " NOTIFY=%s%s%s",
+                                  r->notify & QUEUE_NOTIFY_SUCCESS ? "SUCCESS," : "",
+                                  r->notify & QUEUE_NOTIFY_FAILURE ? "FAILURE," : "",
+                                  r->notify & QUEUE_NOTIFY_DELAY ? "DELAY," : "");
+        if (k && b[k - 1] == ',')
+            b[--k] = '\0';
+        if (r->orcpt[0] && smtp_orcpt_encode(r->orcpt, enc, sizeof(enc)) == 0)
+            snprintf(b + k, DSN_RCPT_LEN - k, " ORCPT=%s", enc);
+        ptr[i] = b;
+    }
+    return 0;
+}
+
 /* An idle session takes the next delivery of its destination, or waits. */
 static void session_next(struct session *s)
 {
@@ -663,11 +718,12 @@ static void session_next(struct session *s)
         struct queue_msg *msg = dl->m->msg;
         const char **rcpt = realloc(s->rcpt, dl->n * sizeof(*rcpt));
         int rc;
-        if (!rcpt) {
+        if (rcpt)
+            s->rcpt = rcpt;
+        if (!rcpt || session_dsn(s, msg, dl) != 0) {
             delivery_postpone(e, dl, queue_now() + 60);
             continue;
         }
-        s->rcpt = rcpt;
         for (size_t i = 0; i < dl->n; i++)
             rcpt[i] = msg->rcpt[dl->idx[i]].address;
         s->txn.sender = msg->sender;
@@ -677,6 +733,8 @@ static void session_next(struct session *s)
         s->txn.len = dl->m->len;
         s->txn.body_8bit = msg->body == QUEUE_BODY_8BITMIME;
         s->txn.need_smtputf8 = needs_smtputf8(msg, dl);
+        s->txn.dsn_mail = s->dsn_mail;
+        s->txn.dsn_rcpt = s->dsn_rcpt;
         rc = smtp_client_send(s->client, &s->txn);
         if (rc == -EMSGSIZE) {
             delivery_fail(e, dl, 5, "5.3.4", "message size exceeds the limit of the remote server",
@@ -719,6 +777,7 @@ static void session_txn_done(struct session *s, const struct smtp_outcome *o)
         return;
     }
     snprintf(j->remote_mta, sizeof(j->remote_mta), "%s", s->mx ? s->mx : d->domain);
+    j->dsn_passed = o->dsn_passed;
     const struct smtp_tls_info *ti = smtp_client_tls(s->client);
     if (ti && ti->active)
         snprintf(j->tls, sizeof(j->tls), "%s %s %s%s", ti->version, ti->cipher,

@@ -35,6 +35,7 @@
 #include "queue.h"
 #include "spool.h"
 #include "submit.h"
+#include "xtext.h"
 
 struct opts {
     const char *config;
@@ -401,12 +402,9 @@ static int send_mode(struct ctx *c, char **rcpts, int nrcpts)
             rc = EX_USAGE;
             goto out;
         }
-        /* -V takes any printable text; the envelope holds xtext. */
-        if (submit_xtext_encode(c->o.envid, env.envid, sizeof(env.envid)) != 0) {
-            warnx(c, "-V envid too long once encoded as xtext (at most 100 octets)");
-            rc = EX_USAGE;
-            goto out;
-        }
+        /* The envelope holds it as given (decoded): delivery encodes it
+         * as xtext for a next hop that takes DSN. */
+        snprintf(env.envid, sizeof(env.envid), "%s", c->o.envid);
     }
     for (int i = 0; i < nrcpts; i++)
         if ((rc = add_argument(&add, rcpts[i])))
@@ -603,12 +601,10 @@ static int smtp_mode(struct ctx *c)
                         bad = 1;
                     }
                 } else if (!strncasecmp(tok, "ENVID=", 6)) {
-                    if (strlen(tok + 6) >= sizeof(env.envid) || !tok[6] ||
-                        !submit_xtext_valid(tok + 6)) {
+                    if (!tok[6] || smtp_xtext_decode(tok + 6, strlen(tok + 6), env.envid,
+                                                     sizeof(env.envid)) != 0) {
                         reply("501 5.5.4 Bad ENVID parameter (xtext, at most 100 octets)");
                         bad = 1;
-                    } else {
-                        snprintf(env.envid, sizeof(env.envid), "%s", tok + 6);
                     }
                 } else if (!strncasecmp(tok, "SIZE=", 5)) {
                     if (strtoull(tok + 5, NULL, 10) > c->cfg.max_message_size) {
@@ -651,17 +647,16 @@ static int smtp_mode(struct ctx *c)
             }
             int bad = 0;
             const char *orcpt = NULL;
+            char orcpt_buf[QUEUE_ORCPT_MAX];
             for (char *tok = strtok(params, " "); tok && !bad; tok = strtok(NULL, " ")) {
                 if (!strncasecmp(tok, "NOTIFY=", 7)) {
                     if (submit_parse_notify(tok + 7, &notify) != 0)
                         bad = 1;
                 } else if (!strncasecmp(tok, "ORCPT=", 6)) {
-                    /* RFC 3461: addr-type ";" xtext */
-                    const char *semi = strchr(tok + 6, ';');
-                    if (!semi || semi == tok + 6 || strlen(tok + 6) >= QUEUE_ORCPT_MAX ||
-                        !submit_xtext_valid(semi + 1))
+                    /* RFC 3461: addr-type ";" xtext, kept decoded */
+                    if (smtp_orcpt_decode(tok + 6, orcpt_buf, sizeof(orcpt_buf)) != 0)
                         bad = 1;
-                    orcpt = tok + 6;
+                    orcpt = orcpt_buf;
                 } else {
                     bad = 1;
                 }

@@ -27,46 +27,14 @@ void submit_env_free(struct submit_env *e)
     memset(e, 0, sizeof(*e));
 }
 
-/* ORCPT and ENVID are xtext (RFC 3461): printable ASCII without space. */
+/* ORCPT and ENVID, decoded from xtext (RFC 3461): printable ASCII and
+ * space (smtp/xtext.c encodes them again for the next hop). */
 static int printable_token(const char *s)
 {
     for (; *s; s++)
-        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 127)
+        if ((unsigned char)*s < ' ' || (unsigned char)*s >= 127)
             return 0;
     return 1;
-}
-
-int submit_xtext_valid(const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '+') {
-            if (!s[1] || !s[2] || !strchr(hex, s[1]) || !strchr(hex, s[2]))
-                return 0;
-            s += 2;
-        } else if (ch < 33 || ch > 126 || ch == '=') {
-            return 0;
-        }
-    }
-    return 1;
-}
-
-int submit_xtext_encode(const char *in, char *out, size_t outlen)
-{
-    size_t n = 0;
-    for (; *in; in++) {
-        unsigned char ch = (unsigned char)*in;
-        int plain = ch >= 33 && ch <= 126 && ch != '+' && ch != '=';
-        if (n + (plain ? 1 : 3) >= outlen)
-            return -ENAMETOOLONG;
-        if (plain)
-            out[n++] = (char)ch;
-        else
-            n += (size_t)snprintf(out + n, outlen - n, "+%02X", ch);
-    }
-    out[n] = 0;
-    return 0;
 }
 
 int submit_env_add_rcpt(struct submit_env *e, const char *address, uint8_t notify,

@@ -65,13 +65,6 @@ int submit_env_add_rcpt(struct submit_env *e, const char *address, uint8_t notif
  * delay; case-insensitive) into *out. Returns 0 or -EINVAL. */
 int submit_parse_notify(const char *text, uint8_t *out);
 
-/* 1 when s is valid RFC 3461 xtext (printable ASCII other than '+' and
- * '=', or "+HH" with upper-case hex), else 0. */
-int submit_xtext_valid(const char *s);
-
-/* xtext-encodes in into out (size outlen). Returns 0 or -ENAMETOOLONG. */
-int submit_xtext_encode(const char *in, char *out, size_t outlen);
-
 /* Writes the envelope lines and the empty line (not the content) to out.
  * Returns 0 or -EIO. */
 int submit_env_write(const struct submit_env *e, FILE *out);

@@ -168,23 +168,8 @@ static void test_content(void)
     free(line);
 }
 
-static void test_xtext(void)
-{
-    char out[32];
-    CHECK_INT(submit_xtext_valid("abc+2B+3D"), 1);
-    CHECK_INT(submit_xtext_valid("a=b"), 0);
-    CHECK_INT(submit_xtext_valid("a+2b"), 0); /* lower-case hex */
-    CHECK_INT(submit_xtext_valid("a+2"), 0);
-    CHECK_INT(submit_xtext_valid("a b"), 0);
-    CHECK_INT(submit_xtext_encode("id+1=x y", out, sizeof(out)), 0);
-    CHECK_STR(out, "id+2B1+3Dx+20y");
-    CHECK_INT(submit_xtext_valid(out), 1);
-    CHECK_INT(submit_xtext_encode("+++++++++++", out, sizeof(out)), -ENAMETOOLONG);
-}
-
 int main(void)
 {
-    test_xtext();
     test_round_trip();
     test_hostile_envelopes();
     test_notify();

@@ -149,7 +149,7 @@ struct write_req {
     uv_write_t req;
     struct smtp_client *c;
     uv_buf_t *bufs; /* for content writes: owned array */
-    char line[600];
+    char line[1200]; /* RFC 3461: RCPT grows by 500 octets for ORCPT */
 };
 
 static void arm(struct smtp_client *c, unsigned ms)
@@ -394,7 +394,14 @@ static int send_mail(struct smtp_client *c)
         n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
     if (c->txn->need_smtputf8)
         snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
-    return send_line(c, "MAIL FROM:<%s>%s", c->txn->sender, params);
+    return send_line(c, "MAIL FROM:<%s>%s%s", c->txn->sender, params,
+                     (c->ext & SMTP_EXT_DSN) && c->txn->dsn_mail ? c->txn->dsn_mail : "");
+}
+
+static int send_rcpt(struct smtp_client *c, size_t i)
+{
+    const char *dsn = (c->ext & SMTP_EXT_DSN) && c->txn->dsn_rcpt ? c->txn->dsn_rcpt[i] : NULL;
+    return send_line(c, "RCPT TO:<%s>%s", c->txn->rcpt[i], dsn ? dsn : "");
 }
 
 /* Writes what may be written now: with PIPELINING everything up to DATA at
@@ -413,7 +420,7 @@ static int txn_pump(struct smtp_client *c)
             return 0;
     }
     while (c->sent_rcpt < c->txn->nrcpt && (pipelining || c->next_reply == c->sent_rcpt + 1)) {
-        if ((rc = send_line(c, "RCPT TO:<%s>", c->txn->rcpt[c->sent_rcpt])))
+        if ((rc = send_rcpt(c, c->sent_rcpt)))
             return rc;
         c->sent_rcpt++;
         arm(c, c->cfg.t.rcpt);
@@ -474,6 +481,7 @@ static void txn_finish(struct smtp_client *c, int usable)
     o.rcpt = results;
     o.nrcpt = t->nrcpt;
     o.session_usable = usable && !c->closing;
+    o.dsn_passed = (c->ext & SMTP_EXT_DSN) && (t->dsn_mail || t->dsn_rcpt);
     /* The callback may start the next transaction at once. */
     c->txn = NULL;
     c->rcpt_res = NULL;

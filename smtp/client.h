@@ -70,6 +70,11 @@ struct smtp_txn {
     size_t len;
     int body_8bit;     /* send BODY=8BITMIME when offered */
     int need_smtputf8; /* an address is not ASCII: SMTPUTF8 required */
+    /* DSN parameters (RFC 3461), sent only to a server that offers DSN,
+     * ready for the wire (ENVID and ORCPT as xtext): " RET=HDRS ENVID=x"
+     * for MAIL, and per recipient " NOTIFY=... ORCPT=...". NULL: none. */
+    const char *dsn_mail;
+    const char *const *dsn_rcpt;
 };
 
 /* Where a session stands when something ended. */
@@ -112,6 +117,7 @@ struct smtp_outcome {
     const struct smtp_result *rcpt;
     size_t nrcpt;
     int session_usable; /* TXN_DONE: another transaction may follow */
+    int dsn_passed;     /* TXN_DONE: the server offered DSN and got the parameters */
 };
 
 typedef void (*smtp_client_cb)(void *arg, struct smtp_client *c, enum smtp_event ev,

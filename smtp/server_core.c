@@ -29,6 +29,7 @@
  * error (500-504, 538, 555, AUTH failures) counts toward max_errors.
  */
 #include "server.h"
+#include "xtext.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -241,34 +242,6 @@ static int utf8_valid(const unsigned char *s, size_t len)
         i += n + 1;
     }
     return 1;
-}
-
-/* Decodes RFC 3461 xtext into out (NUL-terminated). Returns 0, or -1 for
- * bad syntax, a decoded control character or non-ASCII byte, or too long. */
-static int xtext_decode(const char *in, size_t len, char *out, size_t outlen)
-{
-    size_t o = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)in[i];
-        if (ch == '+') {
-            char hex[3];
-            if (len - i < 3 || !isxdigit((unsigned char)in[i + 1]) ||
-                !isxdigit((unsigned char)in[i + 2]))
-                return -1;
-            hex[0] = in[i + 1];
-            hex[1] = in[i + 2];
-            hex[2] = '\0';
-            ch = (unsigned char)strtoul(hex, NULL, 16);
-            i += 2;
-        } else if (ch < 33 || ch > 126 || ch == '=') {
-            return -1;
-        }
-        if ((is_ctl(ch) && ch != ' ') || ch > 126 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    return 0;
 }
 
 /*
@@ -524,7 +497,7 @@ static void do_mail(struct smtp_server_core *c, const char *arg)
             env.ret_hdrs = !strcasecmp(val, "HDRS");
         } else if (!strcasecmp(key, "ENVID") && val) {
             if (env.envid[0] || !*val ||
-                xtext_decode(val, strlen(val), env.envid, sizeof(env.envid)) < 0) {
+                smtp_xtext_decode(val, strlen(val), env.envid, sizeof(env.envid)) < 0) {
                 error_reply(c, "501 5.5.4 Bad ENVID parameter");
                 return;
             }
@@ -533,7 +506,7 @@ static void do_mail(struct smtp_server_core *c, const char *arg)
              * send as whom from cl->user. */
             char tmp[SMTP_SERVER_ADDR_MAX];
             if (have_auth++ ||
-                (strcmp(val, "<>") && xtext_decode(val, strlen(val), tmp, sizeof(tmp)) < 0)) {
+                (strcmp(val, "<>") && smtp_xtext_decode(val, strlen(val), tmp, sizeof(tmp)) < 0)) {
                 error_reply(c, "501 5.5.4 Bad AUTH parameter");
                 return;
             }
@@ -594,23 +567,6 @@ static int notify_parse(const char *val, unsigned *out)
     return 0;
 }
 
-/* ORCPT=addr-type;xtext → "addr-type;decoded". */
-static int orcpt_parse(const char *val, char *out, size_t outlen)
-{
-    const char *semi = strchr(val, ';');
-    size_t tlen;
-    if (!semi || semi == val || !semi[1])
-        return -1;
-    tlen = (size_t)(semi - val);
-    if (tlen + 2 >= outlen)
-        return -1;
-    for (size_t i = 0; i < tlen; i++)
-        if (!isalnum((unsigned char)val[i]) && val[i] != '-')
-            return -1;
-    memcpy(out, val, tlen + 1);
-    return xtext_decode(semi + 1, strlen(semi + 1), out + tlen + 1, outlen - tlen - 1);
-}
-
 static void do_rcpt(struct smtp_server_core *c, const char *arg)
 {
     struct smtp_server_verdict v = {0};
@@ -649,7 +605,7 @@ static void do_rcpt(struct smtp_server_core *c, const char *arg)
                 return;
             }
         } else if (!strcasecmp(key, "ORCPT") && val) {
-            if (r.orcpt[0] || orcpt_parse(val, r.orcpt, sizeof(r.orcpt)) < 0) {
+            if (r.orcpt[0] || smtp_orcpt_decode(val, r.orcpt, sizeof(r.orcpt)) < 0) {
                 error_reply(c, "501 5.5.4 Bad ORCPT parameter");
                 return;
             }

@@ -15,7 +15,12 @@
 #   - late@a.test: one "Delayed Mail" report after delay_warning_time,
 #     then, at max_queue_lifetime (1m, the minimum), a failure report;
 #     with -N failure, only the failure report;
-#   - -N success,failure and a delivered recipient: a "relayed" report;
+#   - -N success,failure and a delivered recipient: a "relayed" report
+#     (a.test's receiver does not offer DSN);
+#   - d.test's receiver offers DSN: NOTIFY, RET, ENVID and ORCPT (given
+#     through sendmail -bs, xtext) are passed on, so the "delivered"
+#     report comes from that Postfix (it relays its reports to s.test's
+#     receiver), with the original ENVID and ORCPT, and none from mtad;
 #   - -N never, the null sender, and a report that cannot be delivered
 #     itself: no report, and the message leaves the queue.
 export DNS_PORT=${DNS_PORT:-5412}
@@ -25,8 +30,10 @@ export DNS_PORT=${DNS_PORT:-5412}
 setup_delivery "retry_schedule = 5s" "max_queue_lifetime = 1m" "delay_warning_time = 10s"
 start_dns --mx-host=a.test,mx1.a.test,10 --host-record=mx1.a.test,127.0.2.11 \
     --mx-host=s.test,mx1.s.test,10 --host-record=mx1.s.test,127.0.2.12 \
-    --dns-rr=nullmx.test,15,000000 --host-record=nullmx.test,127.0.2.12
-start_postfix mxa 127.0.2.11 a.test
+    --dns-rr=nullmx.test,15,000000 --host-record=nullmx.test,127.0.2.12 \
+    --mx-host=d.test,mx1.d.test,10 --host-record=mx1.d.test,127.0.2.13
+start_postfix mxa 127.0.2.11 a.test "smtpd_discard_ehlo_keywords = dsn"
+start_postfix mxd 127.0.2.13 d.test "relayhost = [127.0.2.12]:$MX_PORT"
 # s.test's receiver also takes nullmx.test mail, at nullmx.test's address:
 # nothing may be sent there (RFC 7505: no fallback to the address record).
 start_postfix mxs 127.0.2.12 "s.test nullmx.test"
@@ -115,6 +122,13 @@ send ok@s.test "tell me" -N success,failure bob@a.test
 send never@s.test "never tell" -N never nobody@a.test
 send '<>' "null sender" nobody@a.test
 send lost@gone.test "lost sender" nobody@a.test
+# DSN parameters as an SMTP client gives them (sendmail -bs): xtext.
+printf '%s\r\n' "EHLO client.example" \
+    "MAIL FROM:<pass@s.test> RET=HDRS ENVID=env+2B42+20x" \
+    "RCPT TO:<carol@d.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;team+2Bcarol@d.test" "DATA" \
+    "From: <pass@s.test>" "Subject: passed on" "" "body of passed on" "." "QUIT" |
+    "$SENDMAIL" -bs >"$T/bs.out" 2>&1 || fail "sendmail -bs: $(cat "$T/bs.out")"
+check_contains "$(cat "$T/bs.out")" "250 2.0.0" "sendmail -bs with DSN parameters: accepted"
 
 # The immediate reports.
 wait_until 20 have_reports 4 ||
@@ -175,8 +189,9 @@ check_contains "$(describe "$f")" "Final-Recipient: rfc822; u@gone.test
 Action: failed
 Status: 5.1.2" "NXDOMAIN report"
 
-# -N success,failure, delivered: a "relayed" report (the receiver is not
-# told about NOTIFY, so this MTA reports the delivery itself).
+# -N success,failure, delivered: a "relayed" report (the receiver does not
+# offer DSN, so it is not told about NOTIFY: this MTA reports the delivery
+# itself).
 f=$(report_of ok@s.test relayed)
 [ -n "$f" ] || fail "no success report for ok@s.test: $(report_lines)"
 check_contains "$(describe "$f")" "subject: Successful Mail Delivery Report" "success report"
@@ -184,6 +199,32 @@ check_contains "$(describe "$f")" "Final-Recipient: rfc822; bob@a.test
 Action: relayed
 Status: 2.0.0
 Remote-MTA: dns; mx1.a.test" "success report"
+
+# The receiver that offers DSN got the parameters: it reports the delivery
+# itself, with the ENVID and ORCPT as given, the headers only (RET=HDRS);
+# mtad sends no report of its own.
+pass_id=$(msg_id pass@s.test)
+wait_until 30 have_report pass@s.test delivered || fail "no report from mx1.d.test: $(report_lines)"
+grep -q "]: $pass_id: to=<carol@d.test>, relay=mx1.d.test.*status=sent" "$T/mtad.log" ||
+    fail "carol@d.test not sent"
+check_eq "$(grep -c "]: $pass_id: sender .* notification" "$T/mtad.log")" 0 \
+    "mtad's own reports for a message whose receiver took the DSN parameters"
+f=$(report_of pass@s.test delivered)
+d=$("$PY" - "$f" <<'EOF'
+import email, sys
+m = email.message_from_binary_file(open(sys.argv[1], "rb"))
+parts = m.get_payload()
+ds = parts[1].get_payload()
+print("parts:", " ".join(p.get_content_type() for p in parts))
+print("envid:", ds[0]["Original-Envelope-Id"])
+print("orcpt:", ds[1]["Original-Recipient"])
+print("action:", ds[1]["Action"])
+EOF
+)
+check_eq "$d" "parts: text/plain message/delivery-status text/rfc822-headers
+envid: env+42 x
+orcpt: rfc822;team+carol@d.test
+action: delivered" "the receiver's report"
 
 # -N never, the null sender, a report to a sender that does not exist:
 # bounced, no report, gone from the queue.
@@ -244,7 +285,8 @@ late@s.test delayed late@a.test 4.2.1
 late@s.test failed late@a.test 4.4.7
 nm@s.test failed u@nullmx.test 5.1.10
 nx@s.test failed u@gone.test 5.1.2
-ok@s.test relayed bob@a.test 2.0.0" "all reports at s.test"
+ok@s.test relayed bob@a.test 2.0.0
+pass@s.test delivered carol@d.test 2.0.0" "all reports at s.test"
 check_eq "$(received mxs | grep -c /nullmx.test/)" 0 "messages stored for nullmx.test at its address"
 check_eq "$(grep -c "u@nullmx.test" "$T/mxs/maillog")" 0 "RCPT TO:<u@nullmx.test> seen at nullmx.test's address"
 wait_until 10 queue_empty || fail "queue not empty: $("$MTAQ" list)"

@@ -522,7 +522,7 @@ Subject: via -bs
 .
 body
 EOF
-check_eq "$(msg_json "$ID" 'm.get("envid")')" "bs+2B1" "-bs ENVID"
+check_eq "$(msg_json "$ID" 'm.get("envid")')" "bs+1" "-bs ENVID (kept decoded from xtext)"
 check_eq "$(msg_json "$ID" 'm["ret"]')" "hdrs" "-bs RET=HDRS"
 check_eq "$(msg_json "$ID" 'm["body"]')" "8bitmime" "-bs BODY=8BITMIME"
 check_eq "$(msg_json "$ID" '[r.get("orcpt") for r in m["recipients"] if r["address"] == "alice@example.org"][0]')" \
