@@ -197,35 +197,56 @@ def inject(server, src, ca):
     s.close()
 
 
+def drain(s, seconds):
+    """What the server sends within seconds: (bytes, closed)."""
+    got = b""
+    end = time.monotonic() + seconds
+    s.sock.settimeout(0.05)
+    while time.monotonic() < end:
+        try:
+            chunk = s.sock.recv(4096)
+        except socket.timeout:
+            continue
+        except OSError:
+            chunk = b""
+        if not chunk:
+            return got, True
+        got += chunk
+    return got, False
+
+
+def trickle_out(s, pieces, gap, name, start):
+    """Sends each piece, gap seconds apart, until the server closes; prints
+    what it said and when."""
+    got = b""
+    for piece in pieces:
+        try:
+            s.send(piece)
+        except OSError:
+            break
+        chunk, closed = drain(s, gap)
+        got += chunk
+        if closed:
+            break
+    out(name, "%s after %.1fs" % (got.decode("utf-8", "replace").strip() or "nothing",
+                                   time.monotonic() - start))
+
+
 def slow(server, src):
     s = Session(server, src)
     s.reply()
-    start = time.monotonic()
     line = b"EHLO a-slow-client.example\r\n"
-    s.sock.settimeout(0.05)
-    got = b""
-    for b in line:
-        try:
-            s.send(bytes([b]))
-        except OSError:
-            break
-        end = time.monotonic() + 1
-        closed = False
-        while time.monotonic() < end:
-            try:
-                chunk = s.sock.recv(4096)
-            except socket.timeout:
-                continue
-            except OSError:
-                chunk = b""
-            if not chunk:
-                closed = True
-                break
-            got += chunk
-        if closed:
-            break
-    out("slow", "%s after %.1fs" % (got.decode("utf-8", "replace").strip() or "nothing",
-                                     time.monotonic() - start))
+    trickle_out(s, [line[i:i + 1] for i in range(len(line))], 1, "slow", time.monotonic())
+
+
+def begin_data(server, src, rcpt):
+    """A trusted client's transaction up to DATA: the session and DATA's reply."""
+    s = Session(server, src)
+    s.reply()
+    s.cmd("EHLO client.example")
+    s.cmd("MAIL FROM:<sender@test.example>")
+    s.cmd("RCPT TO:<%s>" % rcpt)
+    return s, s.cmd("DATA")
 
 
 def authlock(server, src, ca, user, badpass, n):
@@ -254,41 +275,15 @@ def authlock(server, src, ca, user, badpass, n):
 def trickle(server, src, rcpt):
     """Message data at two bytes a second: each read comes well within the
     timeout, the average rate stays far below any sane minimum."""
-    s = Session(server, src)
-    s.reply()
-    s.cmd("EHLO client.example")
-    s.cmd("MAIL FROM:<sender@test.example>")
-    s.cmd("RCPT TO:<%s>" % rcpt)
-    out("trickle-data", s.cmd("DATA"))
+    s, r = begin_data(server, src, rcpt)
+    out("trickle-data", r)
     s.send(b"Subject: trickle\r\n\r\n")
-    start = time.monotonic()
-    s.sock.settimeout(0.5)
-    got = b""
-    while time.monotonic() - start < 30:
-        try:
-            s.send(b"x")
-        except OSError:
-            break
-        try:
-            chunk = s.sock.recv(4096)
-        except socket.timeout:
-            continue
-        except OSError:
-            chunk = b""
-        if not chunk:
-            break
-        got += chunk
-    out("trickle", "%s after %.1fs" % (got.decode("utf-8", "replace").strip() or "nothing",
-                                        time.monotonic() - start))
+    trickle_out(s, [b"x"] * 60, 0.5, "trickle", time.monotonic())
 
 
 def hangup(server, src, rcpt):
-    s = Session(server, src)
-    s.reply()
-    s.cmd("EHLO client.example")
-    s.cmd("MAIL FROM:<sender@test.example>")
-    s.cmd("RCPT TO:<%s>" % rcpt)
-    out("hangup-data", s.cmd("DATA"))
+    s, r = begin_data(server, src, rcpt)
+    out("hangup-data", r)
     s.send(b"Subject: hangup\r\n\r\nno final dot follows\r\n.\r")
     time.sleep(0.3)
     # RST instead of FIN: an abortive close
@@ -314,12 +309,7 @@ def limit(server, src, n):
 
 
 def submit(server, src, rcpt, marker, mode):
-    s = Session(server, src)
-    s.reply()
-    s.cmd("EHLO client.example")
-    s.cmd("MAIL FROM:<sender@test.example>")
-    s.cmd("RCPT TO:<%s>" % rcpt)
-    s.cmd("DATA")
+    s, _ = begin_data(server, src, rcpt)
     s.send(("From: sender@test.example\r\nTo: %s\r\nSubject: %s\r\nX-Marker: %s\r\n\r\n"
             "body of %s\r\n.\r\n" % (rcpt, marker, marker, marker)).encode())
     r = s.reply()
