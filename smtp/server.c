@@ -24,7 +24,8 @@
  * arrives, so trickling a line byte by byte does not hold a session; in
  * DATA the data timeout restarts on every read, and from 30 s into DATA
  * (or one data timeout, if shorter) the average rate must stay above
- * min_data_rate. Either ends the session with 421 4.4.2. No timer runs while the owner's hook does.
+ * min_data_rate. Either ends the session with 421 4.4.2. No timer runs
+ * while the owner's hook does.
  */
 #include "server.h"
 
