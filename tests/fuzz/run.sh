@@ -33,7 +33,9 @@ for t in $targets; do
         exit 2
     fi
 done
-meson compile -C "$build" $(for t in $targets; do printf 'fuzz_%s ' "$t"; done) || exit 2
+# ninja, not meson compile: it regenerates a stale build dir before it
+# looks up the targets.
+ninja -C "$build" $(for t in $targets; do printf 'tests/fuzz/fuzz_%s ' "$t"; done) || exit 2
 
 # Leaks are failures; UBSan aborts (-fno-sanitize-recover) with a stack.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}"
