@@ -53,6 +53,7 @@
 #include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -66,6 +67,7 @@ struct queue {
     MDB_env *env;
     MDB_dbi meta, envdb, rcpt, body, sched, claim, hist, aside;
     unsigned flags;
+    uintptr_t map_lo, map_hi; /* LMDB's map of data.mdb; 0, 0: unknown */
 };
 
 struct queue_txn {
@@ -379,6 +381,35 @@ const char *queue_state_name(uint8_t state)
 
 /* ---- environment and transactions ---- */
 
+/* Where LMDB mapped data.mdb, from /proc/self/maps (LMDB tells the address
+ * only under MDB_FIXEDMAP). Without it queue_content_copy lets no page go:
+ * slower to shrink, never wrong. */
+static void queue__find_map(struct queue *q)
+{
+    struct stat st;
+    mdb_filehandle_t fd;
+    char line[512];
+    FILE *f;
+
+    if (mdb_env_get_fd(q->env, &fd) != 0 || fstat(fd, &st) != 0 ||
+        !(f = fopen("/proc/self/maps", "re")))
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long lo, hi, ino;
+        unsigned maj, min;
+        if (sscanf(line, "%lx-%lx %*s %*x %x:%x %lu", &lo, &hi, &maj, &min, &ino) == 5 &&
+            ino == (unsigned long)st.st_ino && makedev(maj, min) == st.st_dev) {
+            /* the map may show as several lines (readahead advice splits
+             * it): their union */
+            if (!q->map_lo || lo < q->map_lo)
+                q->map_lo = lo;
+            if (hi > q->map_hi)
+                q->map_hi = hi;
+        }
+    }
+    fclose(f);
+}
+
 int queue_open(struct queue **out, const char *dir, uint64_t map_size, unsigned flags)
 {
     struct queue *q = NULL;
@@ -434,6 +465,7 @@ int queue_open(struct queue **out, const char *dir, uint64_t map_size, unsigned 
     txn = NULL;
     if (rc)
         goto fail;
+    queue__find_map(q);
     *out = q;
     return 0;
 fail:
@@ -760,15 +792,11 @@ int queue_content_copy(struct queue_txn *t, const char *id, char **data, size_t 
      * transaction is in LMDB's dirty pages, which are heap memory, and
      * MADV_DONTNEED there would zero them (and whatever shares their
      * pages). */
-    MDB_envinfo info;
     uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
     uintptr_t start = (uintptr_t)src & ~(page - 1);
     uintptr_t end = ((uintptr_t)src + n + page - 1) & ~(page - 1);
-    if (n && page && mdb_env_info(t->q->env, &info) == 0) {
-        uintptr_t map = (uintptr_t)info.me_mapaddr;
-        if (start >= map && end <= map + info.me_mapsize)
-            madvise((void *)start, end - start, MADV_DONTNEED);
-    }
+    if (n && page && start >= t->q->map_lo && end <= t->q->map_hi)
+        madvise((void *)start, end - start, MADV_DONTNEED);
     return 0;
 }
 

@@ -9,7 +9,10 @@
 #include <errno.h>
 #include <ftw.h>
 #include <lmdb.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char dir[64];
@@ -426,6 +429,66 @@ static void test_copy_in_write_txn(void)
     queue_close(q);
 }
 
+/* Resident kB of this process's mappings of data.mdb (from smaps). */
+static long map_rss_kb(void)
+{
+    char path[96], line[256];
+    struct stat st;
+    long rss = 0;
+    int in_map = 0;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/data.mdb", dir);
+    if (stat(path, &st) != 0 || !(f = fopen("/proc/self/smaps", "r")))
+        return -1;
+    while (fgets(line, sizeof(line), f)) {
+        unsigned long ino;
+        long kb;
+        if (strchr(line, '-') && sscanf(line, "%*x-%*x %*s %*x %*x:%*x %lu", &ino) == 1)
+            in_map = ino == (unsigned long)st.st_ino;
+        else if (in_map && sscanf(line, "Rss: %ld kB", &kb) == 1)
+            rss += kb;
+    }
+    fclose(f);
+    return rss;
+}
+
+/* Content copied out of committed mail: the map's pages it came from are
+ * let go, so the daemon holds its copy, not also the pages. */
+static void test_copy_lets_pages_go(void)
+{
+    struct queue *q = open_fresh(64u << 20);
+    struct queue_txn *t = NULL;
+    struct queue_msg *m = queue_msg_new(1);
+    const size_t big = 1024 * 1024;
+    char *content = malloc(big), *copy = NULL;
+    const void *data;
+    size_t len = 0;
+    long before, after;
+
+    memset(content, 'z', big);
+    snprintf(m->sender, sizeof(m->sender), "s@example.com");
+    snprintf(m->origin, sizeof(m->origin), "test");
+    snprintf(m->rcpt[0].address, sizeof(m->rcpt[0].address), "r@example.org");
+    CHECK_INT(queue_txn_begin(q, NULL, 1, &t), 0);
+    CHECK_INT(queue_insert(t, m, content, big), 0);
+    CHECK_INT(queue_txn_commit(t), 0);
+    CHECK_INT(queue_txn_begin(q, NULL, 0, &t), 0);
+    CHECK_INT(queue_content(t, m->id, &data, &len), 0);
+    CHECK_INT(len == big && memcmp(data, content, big) == 0, 1); /* every page touched */
+    before = map_rss_kb();
+    CHECK_INT(queue_content_copy(t, m->id, &copy, &len), 0);
+    after = map_rss_kb();
+    CHECK_INT(before >= 1024, 1);
+    CHECK_INT(before - after >= 1000, 1);
+    CHECK_INT(len == big && memcmp(copy, content, big) == 0, 1);
+    queue_txn_abort(t);
+    free(copy);
+    free(content);
+    queue_msg_free(m);
+    queue_close(q);
+}
+
 int main(void)
 {
     test_insert_get();
@@ -436,6 +499,7 @@ int main(void)
     test_corrupt_record();
     test_readonly();
     test_copy_in_write_txn();
+    test_copy_lets_pages_go();
     if (dir[0])
         nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     CHECK_DONE();
