@@ -67,11 +67,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 DNSMASQ=/usr/sbin/dnsmasq
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
+. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (private Postfix instance, smtp-sink -u nobody)"
 for b in postfix postconf postsuper postqueue smtp-sink; do
@@ -97,34 +93,7 @@ PFQ=$T/pf/spool
 MTAD_PID=""
 declare -a BGPIDS=()
 
-stop_postfix() {
-    [ -f "$PFQ/pid/master.pid" ] || return 0
-    local mp p
-    mp=$(tr -dc 0-9 <"$PFQ/pid/master.pid")
-    [ -n "$mp" ] && kill -0 "$mp" 2>/dev/null || return 0
-    postfix -c "$PFCONF" stop >/dev/null 2>&1 || true
-    for _ in $(seq 100); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-    # stragglers of this instance only: master exports MAIL_CONFIG to its children
-    for p in /proc/[0-9]*; do
-        grep -qzx "MAIL_CONFIG=$PFCONF" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    return 0
-}
-stop_pid() { # one of our background children, by PID
-    local p=$1
-    kill "$p" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-stop_mtad() {
-    [ -n "$MTAD_PID" ] || return 0
-    local rc=0
-    kill -TERM "$MTAD_PID" 2>/dev/null || true
-    wait "$MTAD_PID" || rc=$?
-    MTAD_PID=""
-    [ "$rc" = 0 ] || log "mtad exited with status $rc (see $T/mtad*.log)"
-}
+stop_postfix() { pf_stop "$PFCONF" "$PFQ"; }
 cleanup() {
     set +e
     [ -n "$MTAD_PID" ] && kill -9 "$MTAD_PID" 2>/dev/null && wait "$MTAD_PID" 2>/dev/null
@@ -278,31 +247,13 @@ if has_part e2e; then
     mkdir -p "$PFCONF" "$PFQ" "$T/pf/data"
     chown postfix "$T/pf/data"
     cat >"$PFCONF/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PFQ
-data_directory = $T/pf/data
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-deliver
-maillog_file = $T/pf/maillog
+$(pf_main_base "$PFQ" "$T/pf/data" deliver "$T/pf/maillog")
 myhostname = mta.bench.example
 mydomain = bench.example
 myorigin = \$mydomain
-mydestination =
-relay_domains =
-local_recipient_maps =
 local_transport = error:5.1.1 local delivery disabled in benchmark
-alias_maps =
-alias_database =
-# the smtpd address is in master.cf
-inet_interfaces = all
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
 transport_maps = texthash:$PFCONF/transport
 header_checks = regexp:$PFCONF/hold
-biff = no
-append_dot_mydomain = no
 default_process_limit = 100
 smtp_destination_concurrency_limit = $PF_CONC
 # nothing is delivered while the messages are injected on hold: without
@@ -311,31 +262,7 @@ in_flow_delay = 0
 EOF
     echo "*   smtp:[$SINK_IP]:$PORT" >"$PFCONF/transport"
     echo "/^Subject:/ HOLD benchmark: released at t0" >"$PFCONF/hold"
-    cat >"$PFCONF/master.cf" <<EOF
-$INJ_IP:$INJ_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-local     unix  -       n       n       -       -       local
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+    pf_master "$INJ_IP:$INJ_PORT" >"$PFCONF/master.cf"
     postfix -c "$PFCONF" start >"$T/pf/start.log" 2>&1 || die "postfix start: $(cat "$T/pf/start.log")"
     for _ in $(seq 50); do [ -s "$PFQ/pid/master.pid" ] && break; sleep 0.1; done
     PF_MASTER=$(tr -dc 0-9 <"$PFQ/pid/master.pid")

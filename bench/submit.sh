@@ -72,11 +72,7 @@ S_PORT=2525
 FROM=sender@bench.example
 RCPT=user@d1.bench.test
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
+. "$(dirname "$0")/lib.sh"
 
 [ "$(id -u)" = 0 ] || die "run as root (private Postfix instance)"
 for b in postfix postconf smtp-source; do
@@ -97,27 +93,7 @@ MTAD_PID=""
 SRC_PID=""
 SINK_PID=""
 
-stop_postfix() {
-    [ -f "$PFQ/pid/master.pid" ] || return 0
-    local mp p
-    mp=$(tr -dc 0-9 <"$PFQ/pid/master.pid")
-    [ -n "$mp" ] && kill -0 "$mp" 2>/dev/null || return 0
-    postfix -c "$PFCONF" stop >/dev/null 2>&1 || true
-    for _ in $(seq 100); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-    # stragglers of this instance only: master exports MAIL_CONFIG to its children
-    for p in /proc/[0-9]*; do
-        grep -qzx "MAIL_CONFIG=$PFCONF" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    return 0
-}
-stop_mtad() {
-    [ -n "$MTAD_PID" ] || return 0
-    local rc=0
-    kill -TERM "$MTAD_PID" 2>/dev/null || true
-    wait "$MTAD_PID" || rc=$?
-    MTAD_PID=""
-    [ "$rc" = 0 ] || log "mtad exited with status $rc (see $T/mtad.log)"
-}
+stop_postfix() { pf_stop "$PFCONF" "$PFQ"; }
 cleanup() {
     set +e
     # timeout(1) passes the TERM on to smtp-source
@@ -191,60 +167,20 @@ mtad_queued() { "$B/mta/mtaq" stats --json | python3 -c 'import json,sys; print(
 mkdir -p "$PFCONF" "$PFQ" "$T/pf/data"
 chown postfix "$T/pf/data"
 cat >"$PFCONF/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $PFQ
-data_directory = $T/pf/data
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-submit
-maillog_file = $T/pf/maillog
+$(pf_main_base "$PFQ" "$T/pf/data" submit "$T/pf/maillog")
 myhostname = mta.bench.example
 mydomain = bench.example
 myorigin = \$mydomain
-mydestination =
-relay_domains =
-local_recipient_maps =
 local_transport = error:5.1.1 local delivery disabled in benchmark
-alias_maps =
-alias_database =
-# the smtpd address is in master.cf
-inet_interfaces = all
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
 # accepted mail is filed in the hold queue by cleanup (after its fsync):
 # nothing is delivered or discarded while we measure
 smtpd_data_restrictions = check_client_access static:HOLD
-biff = no
-append_dot_mydomain = no
 default_process_limit = 100
 # nothing drains the queue: without this cleanup would wait up to 1 s per
 # message for qmgr's tokens
 in_flow_delay = 0
 EOF
-cat >"$PFCONF/master.cf" <<EOF
-$P_IP:$P_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+pf_master "$P_IP:$P_PORT" >"$PFCONF/master.cf"
 postfix -c "$PFCONF" check >"$T/pf/start.log" 2>&1 || die "postfix check: $(cat "$T/pf/start.log")"
 nice -n "$NICE" postfix -c "$PFCONF" start >>"$T/pf/start.log" 2>&1 || die "postfix start: $(cat "$T/pf/start.log")"
 for _ in $(seq 50); do [ -s "$PFQ/pid/master.pid" ] && break; sleep 0.1; done

@@ -84,11 +84,7 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 DNSMASQ=/usr/sbin/dnsmasq
 
-log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
-die() {
-    log "FATAL: $*"
-    exit 1
-}
+. "$(dirname "$0")/lib.sh"
 # lib_tls.sh reports through these
 fail() { die "$*"; }
 skip() { die "$*"; }
@@ -105,7 +101,6 @@ done
 
 T=$(mktemp -d "$TMPBASE/mtatls.XXXXXX")
 chmod 755 "$T" # mtad runs as mta and must reach the queue inside
-chmod 755 "$T"
 R=$(mktemp -d "$RCV_BASE/mtatls-rcv.XXXXXX")
 chmod 755 "$R"
 RCONF=$R/etc
@@ -113,34 +108,7 @@ RQ=$R/spool
 MTAD_PID=""
 declare -a BGPIDS=()
 
-stop_postfix() {
-    [ -f "$RQ/pid/master.pid" ] || return 0
-    local mp p
-    mp=$(tr -dc 0-9 <"$RQ/pid/master.pid")
-    [ -n "$mp" ] && kill -0 "$mp" 2>/dev/null || return 0
-    postfix -c "$RCONF" stop >/dev/null 2>&1 || true
-    for _ in $(seq 100); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-    # stragglers of this instance only: master exports MAIL_CONFIG to its children
-    for p in /proc/[0-9]*; do
-        grep -qzx "MAIL_CONFIG=$RCONF" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    return 0
-}
-stop_pid() { # one of our background children, by PID
-    local p=$1
-    kill "$p" 2>/dev/null || return 0
-    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-}
-stop_mtad() {
-    [ -n "$MTAD_PID" ] || return 0
-    local rc=0
-    kill -TERM "$MTAD_PID" 2>/dev/null || true
-    wait "$MTAD_PID" || rc=$?
-    MTAD_PID=""
-    [ "$rc" = 0 ] || log "mtad exited with status $rc (see $T/mtad.out)"
-}
+stop_postfix() { pf_stop "$RCONF" "$RQ"; }
 cleanup() {
     set +e
     [ -n "$MTAD_PID" ] && kill -9 "$MTAD_PID" 2>/dev/null && wait "$MTAD_PID" 2>/dev/null
@@ -192,26 +160,8 @@ chmod 600 "$TLS_DIR/mx.key"
 mkdir -p "$RCONF" "$RQ" "$R/data"
 chown postfix "$R/data"
 cat >"$RCONF/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $RQ
-data_directory = $R/data
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-tlsbench
-maillog_file = $T/maillog
+$(pf_main_base "$RQ" "$R/data" tlsbench "$T/maillog")
 myhostname = $MX_NAME
-mydestination =
-relay_domains =
-local_recipient_maps =
-alias_maps =
-alias_database =
-biff = no
-append_dot_mydomain = no
-# the smtpd address is in master.cf
-inet_interfaces = all
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject
 # every message is read and thrown away by cleanup: nothing is queued
 smtpd_recipient_restrictions = check_recipient_access static:DISCARD
 smtpd_peername_lookup = no
@@ -225,24 +175,7 @@ smtpd_tls_security_level = may
 smtpd_tls_loglevel = 1
 EOF
 [ -z "$RCV_CURVES" ] || echo "tls_eecdh_auto_curves = $RCV_CURVES" >>"$RCONF/main.cf"
-cat >"$RCONF/master.cf" <<EOF
-$RCV_IP:$PORT inet n - n - - smtpd
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-proxymap  unix  -       -       n       -       -       proxymap
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+pf_master "$RCV_IP:$PORT" >"$RCONF/master.cf"
 postfix -c "$RCONF" start >"$T/postfix-start.log" 2>&1 || die "postfix start: $(cat "$T/postfix-start.log")"
 for _ in $(seq 100); do ss -Hltn "sport = :$PORT" | grep -qF " $RCV_IP:$PORT " && break; sleep 0.1; done
 ss -Hltn "sport = :$PORT" | grep -qF " $RCV_IP:$PORT " || die "postfix did not listen on $RCV_IP:$PORT"

@@ -1083,11 +1083,12 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         }
         return config__copy_string(key, cfg, value, why, whylen);
     case CONFIG_TYPE_GROUP:
+    case CONFIG_TYPE_USER: /* user names follow the same rule */
         if (!config__is_group_name(value)) {
             config__error(why, whylen,
-                          "expected a group name: a lower-case letter or '_', then lower-case "
+                          "expected a %s name: a lower-case letter or '_', then lower-case "
                           "letters, digits, '_' or '-', at most %d in all",
-                          CONFIG_GROUP_MAX);
+                          key->type == CONFIG_TYPE_USER ? "user" : "group", CONFIG_GROUP_MAX);
             return -EINVAL;
         }
         return config__copy_string(key, cfg, value, why, whylen);
@@ -1127,15 +1128,6 @@ static int config__set(const struct config_key *key, struct config *cfg, const c
         return config__set_listen(key, cfg, value, why, whylen);
     case CONFIG_TYPE_NETWORKS:
         return config__set_networks(key, cfg, value, why, whylen);
-    case CONFIG_TYPE_USER:
-        if (!config__is_group_name(value)) {
-            config__error(why, whylen,
-                          "expected a user name: a lower-case letter or '_', then lower-case "
-                          "letters, digits, '_' or '-', at most %d in all",
-                          CONFIG_GROUP_MAX);
-            return -EINVAL;
-        }
-        return config__copy_string(key, cfg, value, why, whylen);
     }
     config__error(why, whylen, "internal error: key of unknown type");
     return -EINVAL;

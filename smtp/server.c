@@ -600,15 +600,24 @@ static void core_message(void *arg, struct smtp_server_session *s, struct smtp_s
     srv->hooks.message(srv->hooks.arg, s, cl, env, content, len);
 }
 
-void smtp_server_auth_done(struct smtp_server_session *s, int ok, unsigned delay_ms)
+/* The owner answered a hook: 1 when the session still wants the answer
+ * (else it was not waiting, or it is closing and may now be freed). */
+static int owner_answered(struct smtp_server_session *s)
 {
     if (!s->owner_waiting)
-        return;
+        return 0;
     s->owner_waiting = 0;
     if (s->closing) {
         session_maybe_free(s);
-        return;
+        return 0;
     }
+    return 1;
+}
+
+void smtp_server_auth_done(struct smtp_server_session *s, int ok, unsigned delay_ms)
+{
+    if (!owner_answered(s))
+        return;
     if (!ok && delay_ms) {
         /* The core stays in WAIT: nothing is read until the delay ends. */
         arm(s, T_AUTH_DELAY, delay_ms);
@@ -621,13 +630,8 @@ void smtp_server_auth_done(struct smtp_server_session *s, int ok, unsigned delay
 void smtp_server_message_done(struct smtp_server_session *s, const struct smtp_server_verdict *v,
                               const char *id)
 {
-    if (!s->owner_waiting)
+    if (!owner_answered(s))
         return;
-    s->owner_waiting = 0;
-    if (s->closing) {
-        session_maybe_free(s);
-        return;
-    }
     smtp_server_core_message_done(s->core, v, id);
     process(s);
 }
