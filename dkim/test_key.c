@@ -366,6 +366,22 @@ static char *pem_of(const struct dkim_key *k)
     return pem;
 }
 
+/* Whether two big-endian magnitudes are the same number. BearSSL's key
+ * generator fills fixed-size buffers, so a CRT value may start with a zero
+ * octet (about 1 in 256) that DER, and so the parsed key, leaves out. */
+static int same_uint(const unsigned char *a, size_t alen, const unsigned char *b, size_t blen)
+{
+    while (alen > 0 && a[0] == 0) {
+        a++;
+        alen--;
+    }
+    while (blen > 0 && b[0] == 0) {
+        b++;
+        blen--;
+    }
+    return alen == blen && memcmp(a, b, alen) == 0;
+}
+
 /* Writes k as PEM, parses it again, and checks that the same key came
  * back: same algorithm, size, record, and the same PEM once more. */
 static void check_pem_round_trip(const struct dkim_key *k)
@@ -381,16 +397,11 @@ static void check_pem_round_trip(const struct dkim_key *k)
         pem2 = pem_of(back);
         CHECK_STR(pem2, pem);
         if (k->alg == DKIM_ALG_RSA_SHA256) {
-            CHECK_INT(back->rsa.plen, k->rsa.plen);
-            CHECK(memcmp(back->rsa.p, k->rsa.p, k->rsa.plen) == 0);
-            CHECK_INT(back->rsa.qlen, k->rsa.qlen);
-            CHECK(memcmp(back->rsa.q, k->rsa.q, k->rsa.qlen) == 0);
-            CHECK_INT(back->rsa.dplen, k->rsa.dplen);
-            CHECK(memcmp(back->rsa.dp, k->rsa.dp, k->rsa.dplen) == 0);
-            CHECK_INT(back->rsa.dqlen, k->rsa.dqlen);
-            CHECK(memcmp(back->rsa.dq, k->rsa.dq, k->rsa.dqlen) == 0);
-            CHECK_INT(back->rsa.iqlen, k->rsa.iqlen);
-            CHECK(memcmp(back->rsa.iq, k->rsa.iq, k->rsa.iqlen) == 0);
+            CHECK(same_uint(back->rsa.p, back->rsa.plen, k->rsa.p, k->rsa.plen));
+            CHECK(same_uint(back->rsa.q, back->rsa.qlen, k->rsa.q, k->rsa.qlen));
+            CHECK(same_uint(back->rsa.dp, back->rsa.dplen, k->rsa.dp, k->rsa.dplen));
+            CHECK(same_uint(back->rsa.dq, back->rsa.dqlen, k->rsa.dq, k->rsa.dqlen));
+            CHECK(same_uint(back->rsa.iq, back->rsa.iqlen, k->rsa.iq, k->rsa.iqlen));
         } else {
             CHECK(memcmp(back->ed25519_sk, k->ed25519_sk, sizeof(k->ed25519_sk)) == 0);
             CHECK(memcmp(back->ed25519_pk, k->ed25519_pk, sizeof(k->ed25519_pk)) == 0);
@@ -447,6 +458,39 @@ static void test_openssl_keys(void)
             CHECK(memcmp(k->ed25519_sk + 32, k->ed25519_pk, 32) == 0);
         dkim_key_free(k);
     }
+}
+
+/* A key whose CRT values start with a zero octet, as BearSSL's generator
+ * leaves about 1 in 256 of them: the PEM has the minimal INTEGERs, the
+ * same as for the key without the zeros, and the same numbers come back. */
+static void test_rsa_leading_zeros(void)
+{
+    struct dkim_key *k = parse_ok(rsa2048_pkcs8, strlen(rsa2048_pkcs8));
+    unsigned char dp[DKIM_RSA_MAX_BITS / 16 + 1], dq[sizeof dp], iq[sizeof dp];
+    struct dkim_key padded;
+    char *pem = NULL, *pem_padded = NULL;
+
+    if (!k)
+        return;
+    padded = *k;
+#define PAD(field, buf)                                                                            \
+    do {                                                                                           \
+        buf[0] = 0;                                                                                \
+        memcpy(buf + 1, k->rsa.field, k->rsa.field##len);                                          \
+        padded.rsa.field = buf;                                                                    \
+        padded.rsa.field##len = k->rsa.field##len + 1;                                             \
+    } while (0)
+    PAD(dp, dp);
+    PAD(dq, dq);
+    PAD(iq, iq);
+#undef PAD
+    pem = pem_of(k);
+    pem_padded = pem_of(&padded);
+    CHECK_STR(pem_padded, pem);
+    check_pem_round_trip(&padded);
+    free(pem);
+    free(pem_padded);
+    dkim_key_free(k);
 }
 
 /* Ed25519 PKCS#8 v2 (RFC 5958 OneAsymmetricKey) with the public key, as
@@ -705,6 +749,7 @@ static void test_load(void)
 int main(void)
 {
     test_openssl_keys();
+    test_rsa_leading_zeros();
     test_ed25519_with_public_key();
     test_refused();
     test_pem_variants();
