@@ -74,8 +74,6 @@ report_of() {
         grep -q "^Delivered-To: $1\$" "$f" && grep -q "^Action: $2" "$f" && echo "$f"
     done
 }
-# have_reports N: s.test holds at least N reports.
-have_reports() { [ "$(received mxs | wc -l)" -ge "$1" ]; }
 # have_report MAILBOX ACTION: that report has arrived.
 have_report() { [ -n "$(report_of "$1" "$2")" ]; }
 # describe FILE: what a report says, one "name: value" per line.
@@ -131,8 +129,12 @@ printf '%s\r\n' "EHLO client.example" \
 check_contains "$(cat "$T/bs.out")" "250 2.0.0" "sendmail -bs with DSN parameters: accepted"
 
 # The immediate reports.
-wait_until 20 have_reports 4 ||
-    fail "s.test has $(received mxs | wc -l) reports, want at least 4"
+# (each waited for by name: a report relayed through mx1.d.test may come
+# between them)
+for r in "alice@s.test failed" "nm@s.test failed" "nx@s.test failed" "ok@s.test relayed"; do
+    # shellcheck disable=SC2086 # mailbox and action
+    wait_until 20 have_report $r || fail "no report for $r: $(report_lines)"
+done
 wait_delivered mxa 2
 check_eq "$(received mxa | xargs grep -h '^Delivered-To:' | tr '\n' ' ')" \
     "Delivered-To: bob@a.test Delivered-To: bob@a.test " "a.test mailboxes (bob twice: alice's and ok's)"
@@ -171,9 +173,9 @@ check_eq "$(result_line u@gone.test)" \
     "to=<u@gone.test>, relay=none, dsn=5.1.2, status=bounced (gone.test: the domain does not exist (NXDOMAIN))" \
     "log line for the domain that does not exist"
 for rcpt in u@nullmx.test u@gone.test; do
-    # at once: within the second of arrival, or the next one
+    # at once: at the first attempt, well before the first retry (5 s)
     d=$(grep -F "to=<$rcpt>" "$T/mtad.log" | sed 's/.*delay=\([0-9]*\),.*/\1/')
-    [ "$d" -le 1 ] || fail "bounce of $rcpt after ${d}s, want at once (0-1s)"
+    [ "$d" -le 3 ] || fail "bounce of $rcpt after ${d}s, want at once (0-3s)"
 done
 f=$(report_of nm@s.test failed)
 [ -n "$f" ] || fail "no failure report for nm@s.test: $(report_lines)"
@@ -230,6 +232,7 @@ action: delivered" "the receiver's report"
 # bounced, no report, gone from the queue.
 never=$(msg_id never@s.test) null=$(msg_id "") lost=$(msg_id lost@gone.test)
 for id in "$never" "$null" "$lost"; do
+    wait_until 10 grep -q "]: $id: removed" "$T/mtad.log" || fail "$id not removed"
     check_eq "$(grep -c "]: $id: to=<nobody@a.test>, .* status=bounced (550 5.1.1 " "$T/mtad.log")" 1 "$id bounced"
     check_eq "$(grep -c "]: $id: removed" "$T/mtad.log")" 1 "$id removed"
 done
@@ -237,6 +240,7 @@ check_eq "$(grep -c "]: \($never\|$null\): sender .* notification" "$T/mtad.log"
     "reports for -N never and the null sender"
 bounce=$(grep "]: $lost: sender non-delivery notification: " "$T/mtad.log" | sed 's/.*: //')
 [ -n "$bounce" ] || fail "no report queued for lost@gone.test"
+wait_until 10 grep -q "]: $bounce: removed" "$T/mtad.log" || fail "$bounce not removed"
 check_eq "$(grep "]: $bounce: " "$T/mtad.log" | sed 's/^.*\]: //; s/delay=[0-9]*, //')" \
     "$bounce: to=<lost@gone.test>, relay=none, dsn=5.1.2, status=bounced (gone.test: the domain does not exist (NXDOMAIN))
 $bounce: removed" "the undeliverable report: bounced, no report of it, removed"
@@ -266,7 +270,9 @@ text names the recipient: True" "delay report for late@a.test"
 # was never delivered (for both late messages).
 late=$(msg_id late@s.test)
 wait_until 90 grep -q "]: $late: removed" "$T/mtad.log" || fail "$late not expired after 90 s"
-wait_until 20 have_report late2@s.test failed || fail "no expiry report for late2: $(report_lines)"
+for r in late@s.test late2@s.test; do
+    wait_until 20 have_report $r failed || fail "no expiry report for $r: $(report_lines)"
+done
 expired="message expired after 60s in the queue: 450 4.2.1 <late@a.test>: Recipient address rejected: try later"
 check_eq "$(grep "]: $late: to=<late@a.test>.*status=bounced" "$T/mtad.log" | sed 's/^.*\]: [^:]*: //; s/delay=[0-9]*, //')" \
     "to=<late@a.test>, relay=mx1.a.test[127.0.2.11]:2525, tls=none, dsn=4.4.7, status=bounced ($expired)" "expiry log line"

@@ -300,10 +300,16 @@ def limit(server, src, n):
         conns.append(s)
     for s in conns:
         s.close()
-    # once they are gone the address may connect again
-    time.sleep(0.5)
-    s = Session(server, src)
-    out("limit-again", s.reply())
+    # once mtad has seen them close, the address may connect again
+    deadline = time.monotonic() + 5
+    while True:
+        s = Session(server, src)
+        r = s.reply()
+        if r.startswith("220") or time.monotonic() > deadline:
+            break
+        s.close()
+        time.sleep(0.2)
+    out("limit-again", r)
     s.cmd("QUIT")
     s.close()
 
