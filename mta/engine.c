@@ -659,18 +659,35 @@ static int needs_smtputf8(const struct queue_msg *msg, const struct delivery *dl
     return 0;
 }
 
-/* The DSN parameters of dl for a next hop that offers DSN: an MTA that
- * relays to one passes them on (RFC 3461 5.2), and success reports are
- * then the final MTA's to send. ENVID and ORCPT are held decoded and
- * encoded as xtext again; one too long once encoded is left out. */
+/* Whether msg asks anything of DSN for the recipients of dl. */
+static int wants_dsn(const struct queue_msg *msg, const struct delivery *dl)
+{
+    if (msg->ret || msg->envid[0])
+        return 1;
+    for (size_t i = 0; i < dl->n; i++)
+        if (msg->rcpt[dl->idx[i]].notify || msg->rcpt[dl->idx[i]].orcpt[0])
+            return 1;
+    return 0;
+}
+
+/* The DSN parameters of dl into s->txn for a next hop that offers DSN: an
+ * MTA that relays to one passes them on (RFC 3461 5.2), and success
+ * reports are then the final MTA's to send. None (NULL) when the next hop
+ * does not offer DSN or the message asks nothing of it, the usual case.
+ * ENVID and ORCPT are held decoded and encoded as xtext again; one too
+ * long once encoded is left out. */
 static int session_dsn(struct session *s, const struct queue_msg *msg, const struct delivery *dl)
 {
-    char (*buf)[DSN_RCPT_LEN] = realloc(s->dsn_buf, dl->n * sizeof(*buf));
+    char (*buf)[DSN_RCPT_LEN];
     const char **ptr;
     char enc[QUEUE_ORCPT_MAX], envid[QUEUE_ENVID_MAX];
     size_t n = 0;
 
-    if (buf)
+    s->txn.dsn_mail = NULL;
+    s->txn.dsn_rcpt = NULL;
+    if (!(smtp_client_extensions(s->client, NULL) & SMTP_EXT_DSN) || !wants_dsn(msg, dl))
+        return 0;
+    if ((buf = realloc(s->dsn_buf, dl->n * sizeof(*buf))))
         s->dsn_buf = buf;
     if (!buf || !(ptr = realloc(s->dsn_rcpt, dl->n * sizeof(*ptr))))
         return -ENOMEM;
@@ -699,6 +716,8 @@ static int session_dsn(struct session *s, const struct queue_msg *msg, const str
             snprintf(b + k, DSN_RCPT_LEN - k, " ORCPT=%s", enc);
         ptr[i] = b;
     }
+    s->txn.dsn_mail = s->dsn_mail;
+    s->txn.dsn_rcpt = s->dsn_rcpt;
     return 0;
 }
 
@@ -733,8 +752,6 @@ static void session_next(struct session *s)
         s->txn.len = dl->m->len;
         s->txn.body_8bit = msg->body == QUEUE_BODY_8BITMIME;
         s->txn.need_smtputf8 = needs_smtputf8(msg, dl);
-        s->txn.dsn_mail = s->dsn_mail;
-        s->txn.dsn_rcpt = s->dsn_rcpt;
         rc = smtp_client_send(s->client, &s->txn);
         if (rc == -EMSGSIZE) {
             delivery_fail(e, dl, 5, "5.3.4", "message size exceeds the limit of the remote server",

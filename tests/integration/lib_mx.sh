@@ -11,6 +11,7 @@
 #
 # Every process started here is stopped by PID (Postfix by its master's
 # PID and its MAIL_CONFIG) in lib.sh's cleanup, which calls mx_cleanup.
+. "$(dirname "${BASH_SOURCE[0]}")/lib_postfix.sh"
 DNS_PORT=${DNS_PORT:-5399}
 MX_PORT=2525
 declare -a MX_NAMES=()
@@ -58,27 +59,15 @@ start_postfix() {
     mkdir -p "$dir/etc" "$dir/spool" "$dir/data" "$dir/mail"
     chown postfix "$dir/data"
     chown nobody:nogroup "$dir/mail"
-    local d maps=""
+    local d
     : >"$dir/etc/vmailbox"
     for d in $domains; do
         echo "@$d $d/" >>"$dir/etc/vmailbox"
     done
-    cat >"$dir/etc/main.cf" <<EOF
-compatibility_level = 3.6
-queue_directory = $dir/spool
-data_directory = $dir/data
-mail_owner = postfix
-setgid_group = postdrop
-syslog_name = postfix-$name
-maillog_file = $dir/maillog
+    {
+        pf_main_base "$dir/spool" "$dir/data" "$name" "$dir/maillog"
+        cat <<EOF
 myhostname = $name.mx.test
-mydestination =
-relay_domains =
-# the smtpd address is in master.cf; Postfix looks for $ip on an interface otherwise
-inet_interfaces = all
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
 virtual_mailbox_domains = $domains
 virtual_mailbox_base = $dir/mail
 virtual_mailbox_maps = texthash:$dir/etc/vmailbox
@@ -87,39 +76,12 @@ virtual_gid_maps = static:65534
 virtual_mailbox_limit = 0
 message_size_limit = 52428800
 smtpd_recipient_restrictions = check_recipient_access texthash:$dir/etc/rcpt_access, permit
-biff = no
-append_dot_mydomain = no
-alias_maps =
-alias_database =
-local_recipient_maps =
 EOF
+    } >"$dir/etc/main.cf"
     : >"$dir/etc/rcpt_access"
     local line
     for line in "$@"; do echo "$line" >>"$dir/etc/main.cf"; done
-    cat >"$dir/etc/master.cf" <<EOF
-$ip:$MX_PORT inet n - n - - smtpd
-pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
-qmgr      unix  n       -       n       300     1       qmgr
-rewrite   unix  -       -       n       -       -       trivial-rewrite
-bounce    unix  -       -       n       -       0       bounce
-defer     unix  -       -       n       -       0       bounce
-trace     unix  -       -       n       -       0       bounce
-verify    unix  -       -       n       -       1       verify
-flush     unix  n       -       n       1000?   0       flush
-proxymap  unix  -       -       n       -       -       proxymap
-proxywrite unix -       -       n       -       1       proxymap
-smtp      unix  -       -       n       -       -       smtp
-relay     unix  -       -       n       -       -       smtp
-showq     unix  n       -       n       -       -       showq
-error     unix  -       -       n       -       -       error
-retry     unix  -       -       n       -       -       error
-discard   unix  -       -       n       -       -       discard
-virtual   unix  -       n       n       -       -       virtual
-anvil     unix  -       -       n       -       1       anvil
-scache    unix  -       -       n       -       1       scache
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
+    pf_master "$ip:$MX_PORT" >"$dir/etc/master.cf"
     # someone else's listener on the same address would take our mail
     if ss -Hltn "sport = :$MX_PORT" | grep -qF " $ip:$MX_PORT "; then
         fail "$ip:$MX_PORT is already in use"
@@ -146,20 +108,7 @@ postfix_access() {
     sleep 1 # smtpd processes pick the new table up as they restart
 }
 
-stop_postfix() {
-    local dir="$T/$1" mp p
-    if [ -f "$dir/spool/pid/master.pid" ]; then
-        mp=$(tr -dc 0-9 <"$dir/spool/pid/master.pid")
-        postfix -c "$dir/etc" stop >/dev/null 2>&1
-        for _ in $(seq 50); do kill -0 "$mp" 2>/dev/null || break; sleep 0.1; done
-    fi
-    # stragglers of this instance only (master exports MAIL_CONFIG to its
-    # children), also when its pid file is gone (a start that failed half-way)
-    for p in /proc/[0-9]*; do
-        grep -qzx "MAIL_CONFIG=$dir/etc" "$p/environ" 2>/dev/null && kill -9 "${p#/proc/}" 2>/dev/null
-    done
-    return 0
-}
+stop_postfix() { pf_stop "$T/$1/etc" "$T/$1/spool"; }
 
 # received NAME: the message files NAME has stored, one path per line.
 received() {
